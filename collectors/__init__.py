@@ -1,0 +1,1 @@
+"""Collectors: one module per platform, each turning API responses into `Post`s."""

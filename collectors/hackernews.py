@@ -1,0 +1,124 @@
+"""Hacker News, through the public Algolia search API (no credentials).
+
+`search_by_date` returns hits newest first. A run pages back from now to the high-water
+mark of the previous run; the cursor records both ends, so a run killed between pages
+continues where it stopped and the next run starts from the newest post already seen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from collectors.base import MalformedResponse, Page
+from collectors.http import get_json, make_client
+from nlp.text import html_to_text
+from reactions.models import Post, Story
+
+log = logging.getLogger(__name__)
+NAME = "hackernews"
+BASE_URL = "https://hn.algolia.com/api/v1"
+HITS_PER_PAGE = 100
+
+
+def parse_hit(hit: dict[str, Any]) -> Post:
+    """One Algolia hit (story or comment) to a Post; ValueError when it is not usable."""
+    object_id = hit.get("objectID")
+    if not object_id:
+        raise ValueError("hit has no objectID")
+    tags = hit.get("_tags") or []
+    if "comment" in tags or hit.get("comment_text"):
+        text = html_to_text(hit.get("comment_text") or "")
+    else:
+        title = hit.get("title") or ""
+        body = html_to_text(hit.get("story_text") or "")
+        text = f"{title}\n{body}".strip() if body else title
+    if not text:
+        raise ValueError(f"hit {object_id} has no text")
+    created_i = hit.get("created_at_i")
+    if created_i is not None:
+        created = datetime.fromtimestamp(int(created_i), timezone.utc)
+    elif hit.get("created_at"):
+        created = datetime.fromisoformat(hit["created_at"].replace("Z", "+00:00"))
+    else:
+        created = None
+    parent = hit.get("parent_id")
+    return Post(
+        platform=NAME,
+        native_id=str(object_id),
+        text=text,
+        author=hit.get("author"),
+        created_at=created,
+        url=f"https://news.ycombinator.com/item?id={object_id}",
+        likes=int(hit.get("points") or 0),
+        replies=int(hit.get("num_comments") or 0),
+        reply_to=str(parent) if parent else None,
+        raw=hit,
+    )
+
+
+def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
+    """One search response page to posts; a malformed hit is skipped (and reported), not fatal."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("hits"), list):
+        raise MalformedResponse("hackernews: response has no `hits` list", source=NAME)
+    posts = []
+    for hit in payload["hits"]:
+        try:
+            if not isinstance(hit, dict):
+                raise ValueError("hit is not an object")
+            posts.append(parse_hit(hit))
+        except (ValueError, TypeError) as exc:
+            log.warning("hackernews: skipped a hit: %s", exc)
+            if skipped is not None:
+                skipped.append(str(exc))
+    return posts
+
+
+class HackerNewsCollector:
+    """Searches stories and comments for each of the story's queries."""
+
+    name = NAME
+
+    def __init__(self, client: httpx.Client | None = None, base_url: str = BASE_URL, **_: Any) -> None:
+        self.client = client or make_client()
+        self.base_url = base_url.rstrip("/")
+
+    def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
+        state: dict[str, dict[str, int | None]] = json.loads(cursor) if cursor else {}
+        for query in story.queries or [story.title]:
+            q = state.setdefault(query, {"since": None, "until": None, "top": None})
+            if q["since"] is None and options.get("since"):
+                q["since"] = int(options["since"])
+            while True:
+                filters = []
+                if q["since"] is not None:
+                    filters.append(f"created_at_i>{q['since']}")
+                if q["until"] is not None:
+                    filters.append(f"created_at_i<{q['until']}")
+                params = {"query": query, "tags": "(story,comment)", "hitsPerPage": HITS_PER_PAGE}
+                if filters:
+                    params["numericFilters"] = ",".join(filters)
+                skipped: list[str] = []
+                payload = get_json(self.client, f"{self.base_url}/search_by_date", params=params,
+                                   source=NAME)
+                posts = parse(payload, skipped=skipped)
+                stamps = [int(h["created_at_i"]) for h in payload["hits"]
+                          if isinstance(h, dict) and isinstance(h.get("created_at_i"), int)]
+                if stamps:
+                    q["top"] = max(stamps + ([q["top"]] if q["top"] is not None else []))
+                more = bool(stamps) and len(payload["hits"]) >= HITS_PER_PAGE
+                if more:
+                    # `<` filter one past the oldest second, so posts sharing that second
+                    # are not lost; if a whole page shares it, step past it to make progress.
+                    until = min(stamps) + 1
+                    q["until"] = min(stamps) if q["until"] is not None and until >= q["until"] else until
+                else:  # caught up with the previous run: next run starts from the newest seen
+                    q["since"], q["until"] = q["top"], None
+                yield Page(posts, json.dumps(state, sort_keys=True), skipped)
+                if not more:
+                    break

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard. It only reads the store: it never collects or classifies."""

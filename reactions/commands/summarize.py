@@ -1,0 +1,22 @@
+"""`reactions summarize [STORY]`: write and store the "What people are saying" paragraph."""
+
+HELP = "write and store the paragraph for a story (or every active story)"
+
+
+def add_arguments(parser) -> None:
+    from reactions.commands._common import story_argument
+
+    story_argument(parser, nargs="?")
+    parser.add_argument("--since", metavar="WINDOW", help="only posts from the last 30m, 6h, 2d, 1w")
+
+
+def run(args) -> int:
+    from reactions.commands._common import open_store, stories_for
+    from reactions.pipeline import parse_window, summarize
+
+    store = open_store()
+    window = parse_window(args.since)
+    for story in stories_for(store, args.story):
+        summary = summarize(store, story, since=window)
+        print(f"{story.slug}: {summary.paragraph}")
+    return 0

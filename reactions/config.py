@@ -1,0 +1,130 @@
+"""Settings, layered: built-in defaults, then a TOML file, then `REACTIONS_<NAME>` variables.
+
+The file is `reactions.toml` in the working directory, or the path in `REACTIONS_CONFIG`;
+it only needs the keys it changes. Every setting can also be set from the environment as
+`REACTIONS_<NAME>` (upper case), which wins over the file. Secrets (API keys, passwords)
+belong in the environment only, never in the file or the store.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "REACTIONS_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """The configuration file or an environment variable is invalid; the message says where."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the application. See the README's Configuration section."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    data_dir: Path = Field(Path("data"), description="Where the SQLite database and caches live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; overrides the SQLite file in data_dir."
+    )
+    seeds_dir: Path = Field(PROJECT_ROOT / "seeds", description="Story definitions (*.toml).")
+    demo_story: str = Field("trump-maduro-call", description="Story used by `reactions demo`.")
+    encoder_model: str | None = Field(
+        None, description="Sentence encoder: a Hugging Face id or path; empty = packaged MiniLM."
+    )
+    stance_model: str | None = Field(
+        None, description="Stance model: a trained dir, HF id or path; empty = packaged default."
+    )
+    review_threshold: float = Field(
+        0.5, ge=0, le=1, description="Predictions less confident than this are flagged for review."
+    )
+    summary_writer: Literal["template", "local", "openai"] = Field(
+        "template", description="Who writes the paragraph: template, local model, or endpoint."
+    )
+    summary_model: str | None = Field(None, description="Model for the local or endpoint writer.")
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint base URL.")
+    openai_api_key: SecretStr | None = Field(None, description="Key for that endpoint (env only).")
+    dashboard_port: int = Field(8501, description="Port `reactions dashboard` listens on.")
+    dashboard_refresh_seconds: int = Field(30, ge=1, description="Live page refresh period.")
+    log_level: str = Field("INFO", description="Logging level.")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL in force: REACTIONS_DATABASE_URL, else SQLite in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'reactions.db').as_posix()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Later sources lose: explicit arguments, then the environment, then the file.
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Reads the TOML config file, refusing it with the line and reason when it is broken."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = config_path()
+        if path is None:
+            return {}
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+        section = data.get("reactions", data)
+        secrets = sorted(k for k in section if "key" in k or "password" in k)
+        if secrets:
+            raise ConfigError(
+                f"{path}: secrets do not belong in the file ({', '.join(secrets)}); "
+                f"set {', '.join(ENV_PREFIX + s.upper() for s in secrets)} in the environment"
+            )
+        return section
+
+
+def config_path() -> Path | None:
+    """The config file in force, if any: $REACTIONS_CONFIG, else ./reactions.toml when present."""
+    explicit = os.environ.get(ENV_PREFIX + "CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"REACTIONS_CONFIG names {path}, which does not exist")
+        return path
+    local = Path("reactions.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from defaults, the file and the environment; errors name the culprit."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

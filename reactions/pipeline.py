@@ -1,0 +1,242 @@
+"""The application's work as plain functions: collect, classify, summarize.
+
+The CLI and the scheduler both call these, so there is exactly one way to do each thing.
+Each takes the store and the story explicitly, plus optional seams (HTTP clients, a
+classifier, a writer) that tests fill with fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from collectors.base import CollectorError, MissingCredentials, get_collector
+from reactions.models import UNCLASSIFIED, Post, StancePrediction, Story, Summary, utcnow
+from reactions.store import Store
+from reactions.stories import load_story_file, seed_story_files
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int], None]
+
+
+@dataclass
+class SourceResult:
+    """What one source's collection run did."""
+
+    story: str
+    source: str
+    added: int = 0
+    pages: int = 0
+    skipped: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def load_seed_stories(store: Store, seeds_dir) -> list[Story]:
+    """Add or refresh every story defined in the seeds folder."""
+    stories = []
+    for path in seed_story_files(seeds_dir):
+        story = load_story_file(path)
+        store.save_story(story)
+        stories.append(story)
+    return stories
+
+
+def prepare_posts(posts: Sequence[Post]) -> None:
+    """Tag each post's language from its text (platform tags are often wrong)."""
+    from nlp.text import detect_language
+
+    for post in posts:
+        tagged = post.language
+        post.language = detect_language(post.text) or tagged
+
+
+def collect_source(
+    store: Store, story: Story, source: str, *, options: dict[str, Any] | None = None,
+    collector: Any = None, stop: threading.Event | None = None, progress: Progress | None = None,
+) -> SourceResult:
+    """Run one source for one story: each page is committed with its cursor before the next.
+
+    Errors end this source's run (recorded in `runs` with the reason); the saved cursor
+    means the next run resumes where this one stopped.
+    """
+    result = SourceResult(story.slug, source)
+    if options is None:
+        options = next((s.options for s in story.sources if s.name == source), {})
+    run_id = store.start_run(story.slug, source)
+    try:
+        collector = collector or get_collector(source)
+        cursor = store.get_cursor(story.slug, source)
+        for page in collector.pages(story, cursor, options):
+            prepare_posts(page.posts)
+            added = store.commit_page(story.slug, source, page.posts, page.cursor)
+            result.added += added
+            result.pages += 1
+            result.skipped.extend(page.skipped)
+            for reason in page.skipped:
+                log.warning("%s/%s: skipped an item: %s", story.slug, source, reason)
+            if progress:
+                progress(len(page.posts))
+            if stop is not None and stop.is_set():
+                log.info("%s/%s: stopping after the page in flight", story.slug, source)
+                break
+    except MissingCredentials as exc:
+        result.error = str(exc)
+        log.warning("%s", exc)
+    except CollectorError as exc:
+        result.error = str(exc)
+        log.error("%s/%s: %s", story.slug, source, exc)
+    finally:
+        store.finish_run(run_id, added=result.added, pages=result.pages, error=result.error)
+    if result.added:
+        link_duplicates(store, story.slug)
+    return result
+
+
+def collect(
+    store: Store, story: Story, *, sources: Sequence[str] | None = None,
+    stop: threading.Event | None = None, progress: Progress | None = None,
+) -> list[SourceResult]:
+    """Collect every (or the named) source of a story, one after another."""
+    results = []
+    for source in story.sources:
+        if sources and source.name not in sources:
+            continue
+        results.append(collect_source(store, story, source.name, options=source.options,
+                                      stop=stop, progress=progress))
+        if stop is not None and stop.is_set():
+            break
+    return results
+
+
+def link_duplicates(store: Store, story: str) -> int:
+    """Link each of the story's posts that repeats an earlier one to that original."""
+    from nlp.text import near_duplicates
+
+    posts = sorted(store.posts(story), key=lambda p: (p.created_at or p.collected_at, p.id))
+    originals = near_duplicates([p.text for p in posts])
+    links = {}
+    for post, original in zip(posts, originals):
+        target = posts[original].id if original is not None else None
+        if target != post.duplicate_of:
+            links[post.id] = target
+    store.set_duplicates(links)
+    return sum(1 for v in links.values() if v is not None)
+
+
+def classify(
+    store: Store, story: Story, *, classifier: Any = None, model: str | None = None,
+    progress: Progress | None = None, redo: bool = False,
+) -> dict[str, int]:
+    """Classify the story's posts that have no stance yet; returns counts by label.
+
+    Posts in a language the classifier does not handle are stored as unclassified with the
+    reason `language:xx`, never forced into a bucket. Editors' labels adapt the classifier
+    to the story first. Embeddings are stored for reuse by the summary.
+    """
+    if redo:
+        store.clear_stances(story.slug)
+    posts = store.posts_without_stance(story.slug)
+    counts: dict[str, int] = {}
+    if not posts:
+        return counts
+    if classifier is None:
+        from nlp.stance import load_classifier
+
+        classifier = load_classifier(model)
+    labelled = store.labels(story.slug)
+    if labelled:
+        human = {pid: (text, label) for pid, text, label, source in labelled if source == "human"}
+        teacher = {pid: (text, label) for pid, text, label, source in labelled
+                   if source == "teacher" and pid not in human}
+        examples = list(human.values()) + list(teacher.values())
+        classifier = classifier.adapt([t for t, _ in examples], [lab for _, lab in examples],
+                                      story.claim)
+    handled = getattr(classifier, "languages", None)
+    results: list[tuple[int, StancePrediction]] = []
+    todo = []
+    for post in posts:
+        if not post.text.strip():
+            results.append((post.id, StancePrediction(UNCLASSIFIED, {}, False, "empty")))
+        elif handled and post.language and post.language not in handled:
+            results.append((post.id, StancePrediction(UNCLASSIFIED, {}, False,
+                                                      f"language:{post.language}")))
+        else:
+            todo.append(post)
+    if todo:
+        embeddings = None
+        encoder = getattr(classifier, "encoder", None)
+        if encoder is not None:
+            stored = store.embeddings(encoder.name, [p.id for p in todo])
+            missing = [p for p in todo if p.id not in stored]
+            if missing:
+                vectors = encoder.encode([p.text for p in missing], progress=progress)
+                fresh = {p.id: v for p, v in zip(missing, vectors)}
+                store.save_embeddings(encoder.name, fresh)
+                stored.update(fresh)
+            import numpy as np
+
+            embeddings = np.stack([stored[p.id] for p in todo])
+        predictions = classifier.predict([p.text for p in todo], story.claim, embeddings=embeddings)
+        results.extend((p.id, pred) for p, pred in zip(todo, predictions))
+    store.save_stances(story.slug, results, getattr(classifier, "name", type(classifier).__name__))
+    for _, prediction in results:
+        counts[prediction.label] = counts.get(prediction.label, 0) + 1
+    return counts
+
+
+def parse_window(text: str | None) -> timedelta | None:
+    """'6h', '2d', '30m', '1w' to a timedelta; None or '' means all time."""
+    if not text:
+        return None
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"window {text!r} is not like 30m, 6h, 2d or 1w")
+    return timedelta(**{units[unit]: int(number)})
+
+
+def summarize(
+    store: Store, story: Story, *, since: timedelta | None = None, writer: Any = None,
+    now: datetime | None = None, save: bool = True,
+) -> Summary:
+    """Write (and store) the "What people are saying" paragraph for the story's window."""
+    from nlp.summarize import build_evidence, get_writer
+
+    now = now or utcnow()
+    start = now - since if since else None
+    items = store.classified_posts(story.slug, since=start, until=None)
+    evidence = build_evidence(story, items)
+    writer = writer or get_writer("template")
+    written = writer.write(evidence)
+    counts = {name: b.count for name, b in evidence.buckets.items()}
+    counts[UNCLASSIFIED] = evidence.unclassified
+    summary = Summary(
+        story=story.slug, paragraph=written.paragraph, counts=counts, writer=written.writer,
+        created_at=now, window_start=start, window_end=now,
+        payload={
+            "sentences": [vars(s) for s in written.sentences],
+            "replaced": written.replaced,
+            "platforms": evidence.platforms,
+            "shares": {name: b.share for name, b in evidence.buckets.items()},
+        },
+    )
+    if save:
+        store.save_summary(summary)
+    return summary
+
+
+def process_story(
+    store: Store, story: Story, *, classifier: Any = None, stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Collect, then classify and summarize when anything new arrived: one scheduler tick."""
+    results = collect(store, story, stop=stop)
+    added = sum(r.added for r in results)
+    summary = None
+    if added or store.latest_summary(story.slug) is None:
+        classify(store, story, classifier=classifier)
+        summary = summarize(store, story)
+    return {"added": added, "results": results, "summary": summary}

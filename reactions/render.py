@@ -1,0 +1,61 @@
+"""Rendering a summary for people: text, Markdown, HTML and JSON, with post text escaped."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+from reactions.models import BUCKETS, Story, Summary
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text safe to put in Markdown: no formatting, links or raw HTML survive."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def counts_line(summary: Summary) -> str:
+    counts = summary.counts
+    total = sum(counts.get(b, 0) for b in BUCKETS)
+    parts = []
+    for bucket in BUCKETS:
+        n = counts.get(bucket, 0)
+        share = f" ({round(100 * n / total)}%)" if total else ""
+        parts.append(f"{bucket} {n}{share}")
+    if counts.get("unclassified"):
+        parts.append(f"unclassified {counts['unclassified']}")
+    return ", ".join(parts)
+
+
+def summary_json(summary: Summary, story: Story) -> dict[str, Any]:
+    payload = summary.payload or {}
+    return {
+        "story": story.slug,
+        "paragraph": summary.paragraph,
+        "sentences": payload.get("sentences", []),
+        "buckets": payload.get("buckets") or {b: {"count": summary.counts.get(b, 0),
+                                                  "share": payload.get("shares", {}).get(b, 0.0)}
+                                              for b in BUCKETS},
+        "counts": summary.counts,
+        "writer": summary.writer,
+        "replaced": payload.get("replaced", []),
+        "created_at": summary.created_at.isoformat(),
+        "window_start": summary.window_start.isoformat() if summary.window_start else None,
+        "window_end": summary.window_end.isoformat() if summary.window_end else None,
+    }
+
+
+def render_summary(summary: Summary, story: Story, fmt: str = "text") -> str:
+    """The paragraph in the given format; text is shown as is, every other format escapes it."""
+    if fmt == "json":
+        return json.dumps(summary_json(summary, story), ensure_ascii=False, indent=2)
+    if fmt == "markdown":
+        return (f"**What people are saying**\n\n{escape_markdown(summary.paragraph)}\n\n"
+                f"_{escape_markdown(counts_line(summary))}_")
+    if fmt == "html":
+        return (f"<h3>What people are saying</h3>\n<p>{html.escape(summary.paragraph)}</p>\n"
+                f"<p><small>{html.escape(counts_line(summary))}</small></p>")
+    return f"What people are saying\n\n{summary.paragraph}\n\n{counts_line(summary)}"

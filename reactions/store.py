@@ -1,0 +1,526 @@
+"""The store: posts, stances, labels, summaries and collection state, through SQLAlchemy Core.
+
+SQLite (WAL) is the embedded default; any SQLAlchemy URL works, PostgreSQL is tested.
+The schema lives in `reactions.schema` and is created and upgraded by Alembic migrations,
+so a schema change never asks a user to delete their database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from reactions import schema as t
+from reactions.models import (
+    BUCKETS,
+    UNCLASSIFIED,
+    Post,
+    SourceConfig,
+    StancePrediction,
+    Story,
+    Summary,
+    utcnow,
+)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: Rows per INSERT statement in bulk upserts (keeps under SQLite's variable limit).
+CHUNK = 500
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class UnknownStory(StoreError, LookupError):
+    """No story with that slug; the message lists the ones that exist."""
+
+
+def _post_row(post: Post) -> dict[str, Any]:
+    return {
+        "platform": post.platform,
+        "native_id": str(post.native_id),
+        "author": post.author,
+        "text": post.text,
+        "language": post.language,
+        "created_at": post.created_at,
+        "collected_at": post.collected_at,
+        "url": post.url,
+        "likes": int(post.likes or 0),
+        "reposts": int(post.reposts or 0),
+        "replies": int(post.replies or 0),
+        "reply_to": post.reply_to,
+        "raw": post.raw,
+    }
+
+
+def row_to_post(row: Any) -> Post:
+    """Build a `Post` from a row of the posts table (extra columns are ignored)."""
+    m = row._mapping
+    return Post(
+        id=m["id"], platform=m["platform"], native_id=m["native_id"], text=m["text"],
+        author=m["author"], created_at=m["created_at"], url=m["url"], language=m["language"],
+        likes=m["likes"], reposts=m["reposts"], replies=m["replies"], reply_to=m["reply_to"],
+        collected_at=m["collected_at"], raw=m["raw"] or {}, duplicate_of=m["duplicate_of"],
+    )
+
+
+def story_to_definition(story: Story) -> dict[str, Any]:
+    return dataclasses.asdict(story)
+
+
+def definition_to_story(data: dict[str, Any]) -> Story:
+    data = dict(data)
+    data["sources"] = [SourceConfig(**s) for s in data.get("sources", [])]
+    return Story(**data)
+
+
+class Store:
+    """All reads and writes of the application's data. Thread-safe; one per process is enough."""
+
+    def __init__(self, url: str | Engine, *, migrate: bool = True) -> None:
+        self.engine = url if isinstance(url, Engine) else make_engine(url)
+        if migrate:
+            self.migrate()
+
+    @classmethod
+    def from_settings(cls, settings: Any = None, *, migrate: bool = True) -> Store:
+        """The store the settings point at (REACTIONS_DATABASE_URL, else SQLite in the data dir)."""
+        from reactions.config import get_settings
+
+        settings = settings or get_settings()
+        if not settings.database_url:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings.sqlalchemy_url, migrate=migrate)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> None:
+        """Bring the schema up to the newest migration (a no-op when it is current)."""
+        from alembic import command
+        from alembic.config import Config
+
+        with self.engine.begin() as conn:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction; everything done through the connection commits or rolls back together."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- stories -----------------------------------------------------------------------
+
+    def save_story(self, story: Story) -> None:
+        """Insert or replace a story's definition (keeping its posts)."""
+        now = utcnow()
+        values = {
+            "title": story.title, "claim": story.claim, "active": story.active,
+            "definition": story_to_definition(story), "updated_at": now,
+        }
+        with self.begin() as conn:
+            updated = conn.execute(
+                sa.update(t.stories).where(t.stories.c.slug == story.slug).values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(sa.insert(t.stories).values(slug=story.slug, created_at=now, **values))
+
+    def get_story(self, slug: str) -> Story:
+        """The story with this slug, or UnknownStory naming the ones that exist."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.stories).where(t.stories.c.slug == slug)).first()
+        if row is None:
+            known = ", ".join(s.slug for s in self.list_stories()) or "none yet"
+            raise UnknownStory(
+                f"unknown story {slug!r} (stories: {known}); add one with `reactions story add FILE`"
+            )
+        story = definition_to_story(row.definition)
+        story.active = row.active
+        return story
+
+    def list_stories(self, *, active_only: bool = False) -> list[Story]:
+        query = sa.select(t.stories).order_by(t.stories.c.created_at, t.stories.c.slug)
+        if active_only:
+            query = query.where(t.stories.c.active.is_(True))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        result = []
+        for row in rows:
+            story = definition_to_story(row.definition)
+            story.active = row.active
+            result.append(story)
+        return result
+
+    def set_story_active(self, slug: str, active: bool) -> None:
+        self.get_story(slug)
+        with self.begin() as conn:
+            conn.execute(
+                sa.update(t.stories).where(t.stories.c.slug == slug)
+                .values(active=active, updated_at=utcnow())
+            )
+
+    # -- posts -------------------------------------------------------------------------
+
+    def _insert(self, table: sa.Table):
+        """An INSERT that can carry ON CONFLICT clauses on this dialect."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:  # pragma: no cover - other databases are untested
+            raise StoreError(f"bulk upsert is not implemented for {self.dialect}")
+        return insert(table)
+
+    def upsert_posts(
+        self, story: str, posts: Sequence[Post], *, source: str | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Store posts for a story; returns how many are new to the story.
+
+        Posts are unique on (platform, native id): a post seen again only refreshes its
+        engagement counts, so ingesting the same page twice adds nothing. Each stored
+        post's `id` is filled in.
+        """
+        if conn is None:
+            with self.begin() as conn:
+                return self.upsert_posts(story, posts, source=source, conn=conn)
+        if not posts:
+            return 0
+        # The last occurrence of a key in one batch wins, as it would across batches.
+        unique: dict[tuple[str, str], Post] = {}
+        for post in posts:
+            unique[(post.platform, str(post.native_id))] = post
+        rows = [_post_row(p) for p in unique.values()]
+        now = utcnow()
+        ids: dict[tuple[str, str], int] = {}
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            stmt = self._insert(t.posts)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["platform", "native_id"],
+                set_={"likes": stmt.excluded.likes, "reposts": stmt.excluded.reposts,
+                      "replies": stmt.excluded.replies},
+            ).returning(t.posts.c.id, t.posts.c.platform, t.posts.c.native_id)
+            for row in conn.execute(stmt.values(chunk)):
+                ids[(row.platform, row.native_id)] = row.id
+        for key, post in unique.items():
+            post.id = ids[key]
+        for post in posts:  # duplicates within the batch share the id
+            post.id = ids[(post.platform, str(post.native_id))]
+        links = [{"story": story, "post_id": i, "source": source or "unknown", "added_at": now}
+                 for i in ids.values()]
+        added = 0
+        for start in range(0, len(links), CHUNK):
+            stmt = (self._insert(t.story_posts).values(links[start : start + CHUNK])
+                    .on_conflict_do_nothing().returning(t.story_posts.c.post_id))
+            # rowcount is unreliable for multi-row inserts on PostgreSQL; count what came back.
+            added += len(conn.execute(stmt).all())
+        return added
+
+    def _story_posts_query(self, story: str, since: datetime | None, until: datetime | None):
+        query = (
+            sa.select(t.posts)
+            .join(t.story_posts, t.story_posts.c.post_id == t.posts.c.id)
+            .where(t.story_posts.c.story == story)
+        )
+        if since is not None:
+            query = query.where(t.posts.c.created_at >= since)
+        if until is not None:
+            query = query.where(t.posts.c.created_at < until)
+        return query
+
+    def posts(
+        self, story: str, *, since: datetime | None = None, until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Post]:
+        """The story's posts, newest first."""
+        query = self._story_posts_query(story, since, until).order_by(
+            t.posts.c.created_at.desc(), t.posts.c.id.desc()
+        ).limit(limit)
+        with self.engine.connect() as conn:
+            return [row_to_post(r) for r in conn.execute(query)]
+
+    def count_posts(self, story: str | None = None) -> int:
+        with self.engine.connect() as conn:
+            if story is None:
+                return conn.execute(sa.select(sa.func.count()).select_from(t.posts)).scalar_one()
+            return conn.execute(
+                sa.select(sa.func.count()).select_from(t.story_posts)
+                .where(t.story_posts.c.story == story)
+            ).scalar_one()
+
+    def set_duplicates(self, links: dict[int, int | None]) -> None:
+        """Record which post each post repeats (post id -> original id, or None)."""
+        if not links:
+            return
+        with self.begin() as conn:
+            conn.execute(
+                sa.update(t.posts).where(t.posts.c.id == sa.bindparam("pid"))
+                .values(duplicate_of=sa.bindparam("orig")),
+                [{"pid": k, "orig": v} for k, v in links.items()],
+            )
+
+    # -- stances -----------------------------------------------------------------------
+
+    def posts_without_stance(self, story: str) -> list[Post]:
+        """The story's posts that have no stance yet, oldest first."""
+        query = (
+            self._story_posts_query(story, None, None)
+            .outerjoin(t.stances, sa.and_(t.stances.c.post_id == t.posts.c.id,
+                                          t.stances.c.story == story))
+            .where(t.stances.c.post_id.is_(None))
+            .order_by(t.posts.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [row_to_post(r) for r in conn.execute(query)]
+
+    def save_stances(
+        self, story: str, results: Iterable[tuple[int, StancePrediction]], model: str
+    ) -> int:
+        """Store (or replace) predictions for posts of a story."""
+        now = utcnow()
+        rows = [
+            {"story": story, "post_id": pid, "label": p.label, "scores": p.scores,
+             "needs_review": p.needs_review, "reason": p.reason, "model": model,
+             "classified_at": now}
+            for pid, p in results
+        ]
+        with self.begin() as conn:
+            for start in range(0, len(rows), CHUNK):
+                stmt = self._insert(t.stances)
+                stmt = stmt.values(rows[start : start + CHUNK]).on_conflict_do_update(
+                    index_elements=["story", "post_id"],
+                    set_={c: stmt.excluded[c] for c in
+                          ("label", "scores", "needs_review", "reason", "model", "classified_at")},
+                )
+                conn.execute(stmt)
+        return len(rows)
+
+    def clear_stances(self, story: str) -> None:
+        """Forget a story's predictions, so the next classification redoes them all."""
+        with self.begin() as conn:
+            conn.execute(sa.delete(t.stances).where(t.stances.c.story == story))
+
+    def classified_posts(
+        self, story: str, *, since: datetime | None = None, until: datetime | None = None,
+    ) -> list[tuple[Post, StancePrediction]]:
+        """The story's posts with their stance (human label first, else the model's), newest first."""
+        human = (
+            sa.select(t.labels.c.post_id, t.labels.c.label)
+            .where(t.labels.c.story == story, t.labels.c.source == "human")
+            .subquery()
+        )
+        query = (
+            self._story_posts_query(story, since, until)
+            .add_columns(t.stances.c.label.label("stance_label"), t.stances.c.scores,
+                         t.stances.c.needs_review, t.stances.c.reason,
+                         human.c.label.label("human_label"))
+            .join(t.stances, sa.and_(t.stances.c.post_id == t.posts.c.id, t.stances.c.story == story))
+            .outerjoin(human, human.c.post_id == t.posts.c.id)
+            .order_by(t.posts.c.created_at.desc(), t.posts.c.id.desc())
+        )
+        out = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                if row.human_label:
+                    pred = StancePrediction(row.human_label, row.scores or {}, False, "human")
+                else:
+                    pred = StancePrediction(row.stance_label, row.scores or {}, row.needs_review,
+                                            row.reason)
+                out.append((row_to_post(row), pred))
+        return out
+
+    def bucket_counts(
+        self, story: str, *, since: datetime | None = None, until: datetime | None = None,
+    ) -> dict[str, int]:
+        """Posts per bucket (human labels override the model), aggregated in SQL."""
+        human = (
+            sa.select(t.labels.c.post_id, t.labels.c.label)
+            .where(t.labels.c.story == story, t.labels.c.source == "human").subquery()
+        )
+        label = sa.func.coalesce(human.c.label, t.stances.c.label)
+        query = (
+            sa.select(label.label("bucket"), sa.func.count())
+            .select_from(t.stances)
+            .join(t.posts, t.posts.c.id == t.stances.c.post_id)
+            .outerjoin(human, human.c.post_id == t.stances.c.post_id)
+            .where(t.stances.c.story == story)
+            .group_by(label)
+        )
+        if since is not None:
+            query = query.where(t.posts.c.created_at >= since)
+        if until is not None:
+            query = query.where(t.posts.c.created_at < until)
+        counts = dict.fromkeys((*BUCKETS, UNCLASSIFIED), 0)
+        with self.engine.connect() as conn:
+            for bucket, n in conn.execute(query):
+                counts[bucket] = counts.get(bucket, 0) + n
+        return counts
+
+    # -- embeddings --------------------------------------------------------------------
+
+    def save_embeddings(self, model: str, vectors: dict[int, np.ndarray]) -> None:
+        rows = [{"post_id": pid, "model": model, "vector": np.asarray(v, "<f4").tobytes()}
+                for pid, v in vectors.items()]
+        with self.begin() as conn:
+            for start in range(0, len(rows), CHUNK):
+                stmt = self._insert(t.embeddings).values(rows[start : start + CHUNK])
+                conn.execute(stmt.on_conflict_do_nothing())
+
+    def embeddings(self, model: str, post_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored embeddings of these posts for this model (missing ones are absent)."""
+        out: dict[int, np.ndarray] = {}
+        ids = list(post_ids)
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), CHUNK):
+                query = sa.select(t.embeddings.c.post_id, t.embeddings.c.vector).where(
+                    t.embeddings.c.model == model,
+                    t.embeddings.c.post_id.in_(ids[start : start + CHUNK]),
+                )
+                for pid, blob in conn.execute(query):
+                    out[pid] = np.frombuffer(blob, dtype="<f4")
+        return out
+
+    # -- labels ------------------------------------------------------------------------
+
+    def add_label(
+        self, story: str, post_id: int, label: str, *, source: str = "human",
+        labeller: str | None = None,
+    ) -> None:
+        """Record an editor's (or a teacher model's) bucket for a post; replaces an earlier one."""
+        if label not in BUCKETS:
+            raise ValueError(f"label must be one of {', '.join(BUCKETS)}, not {label!r}")
+        if source not in ("human", "teacher"):
+            raise ValueError(f"label source must be 'human' or 'teacher', not {source!r}")
+        row = {"story": story, "post_id": post_id, "source": source, "label": label,
+               "labeller": labeller, "created_at": utcnow()}
+        with self.begin() as conn:
+            stmt = self._insert(t.labels).values(row)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["story", "post_id", "source"],
+                set_={"label": stmt.excluded.label, "labeller": stmt.excluded.labeller,
+                      "created_at": stmt.excluded.created_at},
+            ))
+
+    def labels(self, story: str, *, source: str | None = None) -> list[tuple[int, str, str, str]]:
+        """(post_id, text, label, source) for the story's labelled posts."""
+        query = (
+            sa.select(t.labels.c.post_id, t.posts.c.text, t.labels.c.label, t.labels.c.source)
+            .join(t.posts, t.posts.c.id == t.labels.c.post_id)
+            .where(t.labels.c.story == story)
+            .order_by(t.labels.c.created_at)
+        )
+        if source is not None:
+            query = query.where(t.labels.c.source == source)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
+    # -- summaries ---------------------------------------------------------------------
+
+    def save_summary(self, summary: Summary) -> int:
+        with self.begin() as conn:
+            result = conn.execute(sa.insert(t.summaries).values(
+                story=summary.story, window_start=summary.window_start,
+                window_end=summary.window_end, created_at=summary.created_at,
+                writer=summary.writer, paragraph=summary.paragraph, counts=summary.counts,
+                payload=summary.payload,
+            ))
+            summary.id = result.inserted_primary_key[0]
+        return summary.id
+
+    def latest_summary(self, story: str) -> Summary | None:
+        """The newest stored summary of the story, if any."""
+        query = (sa.select(t.summaries).where(t.summaries.c.story == story)
+                 .order_by(t.summaries.c.created_at.desc(), t.summaries.c.id.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return Summary(
+            id=row.id, story=row.story, paragraph=row.paragraph, counts=row.counts,
+            writer=row.writer, created_at=row.created_at, window_start=row.window_start,
+            window_end=row.window_end, payload=row.payload,
+        )
+
+    # -- collection state --------------------------------------------------------------
+
+    def get_cursor(self, story: str, source: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(t.cursors.c.cursor).where(
+                    t.cursors.c.story == story, t.cursors.c.source == source)
+            ).scalar_one_or_none()
+
+    def save_cursor(self, story: str, source: str, cursor: str | None, *, conn: Connection) -> None:
+        stmt = self._insert(t.cursors).values(
+            story=story, source=source, cursor=cursor, updated_at=utcnow())
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["story", "source"],
+            set_={"cursor": stmt.excluded.cursor, "updated_at": stmt.excluded.updated_at},
+        ))
+
+    def commit_page(self, story: str, source: str, posts: Sequence[Post], cursor: str | None) -> int:
+        """Store a page's posts and move the cursor past them, in one transaction."""
+        with self.begin() as conn:
+            added = self.upsert_posts(story, posts, source=source, conn=conn)
+            self.save_cursor(story, source, cursor, conn=conn)
+        return added
+
+    def start_run(self, story: str, source: str) -> int:
+        with self.begin() as conn:
+            return conn.execute(sa.insert(t.runs).values(
+                story=story, source=source, started_at=utcnow(), added=0, pages=0,
+            )).inserted_primary_key[0]
+
+    def finish_run(
+        self, run_id: int, *, added: int, pages: int, error: str | None = None,
+        next_run: datetime | None = None,
+    ) -> None:
+        with self.begin() as conn:
+            conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id).values(
+                finished_at=utcnow(), added=added, pages=pages, error=error, next_run=next_run,
+            ))
+
+    def last_runs(self) -> list[dict[str, Any]]:
+        """The latest run per (story, source), for `reactions status` and the Health page."""
+        latest = (sa.select(sa.func.max(t.runs.c.id)).group_by(t.runs.c.story, t.runs.c.source)
+                  .scalar_subquery())
+        query = (sa.select(t.runs).where(t.runs.c.id.in_(latest))
+                 .order_by(t.runs.c.story, t.runs.c.source))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            if not url.endswith(":memory:") and url != "sqlite://":
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_pre_ping=True)
