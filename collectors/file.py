@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from collectors.base import CollectorError, Page
-from nlp.text import html_to_text
 from reactions.models import Post, Story
 
 log = logging.getLogger(__name__)

@@ -49,8 +49,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Errors a user can cause and fix: reported in one line, without a traceback."""
     from collectors.base import CollectorError
     from reactions.config import ConfigError
-    from reactions.stories import StoryFileError
     from reactions.store import StoreError
+    from reactions.stories import StoryFileError
 
     return (ConfigError, StoryFileError, StoreError, CollectorError, ValueError, FileNotFoundError)
 
