@@ -54,6 +54,20 @@ class Settings(BaseSettings):
     dashboard_port: int = Field(8501, description="Port `reactions dashboard` listens on.")
     dashboard_refresh_seconds: int = Field(30, ge=1, description="Live page refresh period.")
     log_level: str = Field("INFO", description="Logging level.")
+    # Email (digests and alerts). The password is read from the environment only.
+    smtp_host: str | None = Field(None, description="SMTP server for digests and alerts.")
+    smtp_port: int | None = Field(
+        None, ge=1, le=65535, description="SMTP port; empty = 587 (starttls), 465 (ssl), 25 (none)."
+    )
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="How the SMTP connection is secured: starttls, ssl or none."
+    )
+    smtp_user: str | None = Field(None, description="SMTP login name, if the server needs one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (env only).")
+    smtp_from: str | None = Field(None, description="From address of digests and alerts.")
+    alert_check_minutes: int = Field(5, ge=1, description="How often `run` checks alert rules.")
+    digest_check_minutes: int = Field(5, ge=1, description="How often `run` looks for due digests.")
+    dashboard_url: str | None = Field(None, description="Public dashboard URL linked from mails.")
 
     @property
     def sqlalchemy_url(self) -> str:

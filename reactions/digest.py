@@ -1,0 +1,392 @@
+"""Email digests: subscriptions, building the message, and sending each one once per period.
+
+A digest is HTML (Jinja2, CSS inlined for mail clients) with a plain-text alternative and
+the stance chart as an inline PNG. The `digests` table has one row per subscription and
+period key (unique), so a digest goes out once per subscriber and period, even across
+restarts; a failed send is recorded with its reason and retried on the next check, up to
+`MAX_ATTEMPTS` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from reactions import aggregates
+from reactions import schema as t
+from reactions.models import BUCKETS, Story, utcnow
+from reactions.store import Store
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+PERIODS: dict[str, timedelta] = {"daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
+#: When a subscription without its own cron expression goes out (UTC).
+DEFAULT_CRON = {"daily": "0 7 * * *", "weekly": "0 7 * * mon"}
+MAX_ATTEMPTS = 5
+_ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+class DigestError(ValueError):
+    """A subscription or digest request that cannot be used; the message says what to fix."""
+
+
+# -- validation and subscriptions -----------------------------------------------------------
+
+
+def validate_address(address: str) -> str:
+    """A bare email address, or DigestError naming the problem."""
+    address = (address or "").strip()
+    name, parsed = parseaddr(address)
+    if not parsed or parsed != address or not _ADDRESS.match(parsed):
+        raise DigestError(f"{address!r} is not an email address like editor@example.org")
+    return parsed
+
+
+def validate_period(period: str) -> str:
+    if period not in PERIODS:
+        raise DigestError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+    return period
+
+
+def validate_cron(expression: str | None) -> str | None:
+    """A five-field crontab expression (minute hour day month weekday), or None."""
+    if not expression or not expression.strip():
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression.strip(), timezone="UTC")
+    except ValueError as exc:
+        raise DigestError(f"cron {expression!r} is not a crontab expression like '0 7 * * *' "
+                          f"(minute hour day month weekday): {exc}") from None
+    return expression.strip()
+
+
+def add_subscription(
+    store: Store, story: str, address: str, period: str = "daily", *, cron: str | None = None,
+    active: bool = True,
+) -> int:
+    """Subscribe an address to a story's digests (or update the existing subscription)."""
+    store.get_story(story)  # UnknownStory lists the ones that exist
+    address, period, cron = validate_address(address), validate_period(period), validate_cron(cron)
+    with store.begin() as conn:
+        existing = conn.execute(sa.select(t.subscriptions.c.id).where(
+            t.subscriptions.c.story == story, t.subscriptions.c.address == address,
+            t.subscriptions.c.period == period)).scalar_one_or_none()
+        if existing is not None:
+            conn.execute(sa.update(t.subscriptions).where(t.subscriptions.c.id == existing)
+                         .values(cron=cron, active=active))
+            return existing
+        return conn.execute(sa.insert(t.subscriptions).values(
+            story=story, address=address, period=period, cron=cron, active=active,
+            created_at=utcnow())).inserted_primary_key[0]
+
+
+def list_subscriptions(store: Store, *, story: str | None = None,
+                       active_only: bool = False) -> list[dict[str, Any]]:
+    query = sa.select(t.subscriptions).order_by(t.subscriptions.c.story, t.subscriptions.c.address)
+    if story:
+        query = query.where(t.subscriptions.c.story == story)
+    if active_only:
+        query = query.where(t.subscriptions.c.active.is_(True))
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def set_subscription_active(store: Store, subscription_id: int, active: bool) -> None:
+    with store.begin() as conn:
+        conn.execute(sa.update(t.subscriptions).where(t.subscriptions.c.id == subscription_id)
+                     .values(active=active))
+
+
+def delete_subscription(store: Store, subscription_id: int) -> None:
+    with store.begin() as conn:
+        conn.execute(sa.delete(t.subscriptions).where(t.subscriptions.c.id == subscription_id))
+
+
+def digest_history(store: Store, subscription_id: int | None = None, limit: int = 50) -> list[dict]:
+    query = sa.select(t.digests).order_by(t.digests.c.id.desc()).limit(limit)
+    if subscription_id is not None:
+        query = query.where(t.digests.c.subscription_id == subscription_id)
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+# -- periods --------------------------------------------------------------------------------
+
+
+def period_key(period: str, when: datetime) -> str:
+    """The period a moment falls in: the UTC date for daily, the ISO week for weekly."""
+    if period == "weekly":
+        year, week, _ = when.isocalendar()
+        return f"{year}-W{week:02d}"
+    return when.strftime("%Y-%m-%d")
+
+
+def last_fire_time(cron: str, now: datetime, lookback: timedelta) -> datetime | None:
+    """The latest moment at or before `now` (within `lookback`) that the cron expression names."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(cron, timezone="UTC")
+    fire = trigger.get_next_fire_time(None, now - lookback)
+    last = None
+    for _ in range(100_000):  # every-minute crons over a week stay well under this
+        if fire is None or fire > now:
+            break
+        last = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return last
+
+
+# -- building -------------------------------------------------------------------------------
+
+
+@dataclass
+class Digest:
+    """A built digest: the message, and the shares to remember for the next one."""
+
+    message: EmailMessage
+    shares: dict[str, float]
+    counts: dict[str, int]
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is a plain http(s) link, else None (no javascript:, data: and the like)."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return url.strip()
+
+
+def _environment(*, html: bool):
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=html,
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                       keep_trailing_newline=True)
+
+
+def previous_shares(store: Store, subscription_id: int | None, before_key: str) -> dict | None:
+    """The shares recorded with the last digest sent to this subscription before this period."""
+    if subscription_id is None:
+        return None
+    query = (sa.select(t.digests.c.summary).where(
+        t.digests.c.subscription_id == subscription_id, t.digests.c.status == "sent",
+        t.digests.c.period_key != before_key,
+    ).order_by(t.digests.c.sent_at.desc()).limit(1))
+    with store.engine.connect() as conn:
+        summary = conn.execute(query).scalar_one_or_none()
+    return (summary or {}).get("shares") if summary else None
+
+
+def chart_png(store: Store, story: str, since: datetime, until: datetime,
+              step_seconds: int) -> bytes | None:
+    """The stance shares over the window as a stacked area PNG (None when there is no data)."""
+    rows = aggregates.stance_series(store, story, aggregates.Filters(since=since, until=until),
+                                    step_seconds=step_seconds)
+    if not rows:
+        return None
+    import altair as alt
+    import vl_convert
+
+    values = [{"time": r["time"].isoformat(), "bucket": r["bucket"], "posts": r["posts"]}
+              for r in rows]
+    chart = alt.Chart(alt.Data(values=values)).mark_area().encode(
+        x=alt.X("time:T", title=None),
+        y=alt.Y("posts:Q", stack="normalize", title="share", axis=alt.Axis(format="%")),
+        color=alt.Color("bucket:N", sort=list(BUCKETS), title=None,
+                        scale=alt.Scale(domain=list(BUCKETS),
+                                        range=["#2da44e", "#cf222e", "#8c959f"])),
+        order=alt.Order("bucket:N"),
+    ).properties(width=560, height=200)
+    return vl_convert.vegalite_to_png(chart.to_json(), scale=1)
+
+
+def _share_rows(counts: dict[str, int], now: dict[str, float], before: dict | None) -> list[dict]:
+    rows = []
+    for bucket in BUCKETS:
+        percent = round(100 * now[bucket])
+        if before is None or bucket not in before:
+            change, direction, text = None, "same", "first digest"
+        else:
+            change = percent - round(100 * float(before[bucket]))
+            direction = "up" if change > 0 else "down" if change < 0 else "same"
+            text = f"{change:+d} points" if change else "no change"
+        rows.append({"bucket": bucket, "posts": counts.get(bucket, 0), "percent": percent,
+                     "change": change, "direction": direction, "change_text": text})
+    return rows
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def build_digest(
+    store: Store, story: Story, address: str, period: str = "daily", *,
+    now: datetime | None = None, subscription_id: int | None = None, settings: Any = None,
+) -> Digest:
+    """Build the digest mail for a story, address and period (nothing is sent or stored)."""
+    import css_inline
+
+    if settings is None:
+        from reactions.config import get_settings
+
+        settings = get_settings()
+    now = now or utcnow()
+    start = now - PERIODS[period]
+    key = period_key(period, now)
+    filters = aggregates.Filters(since=start, until=now)
+    counts = aggregates.bucket_counts(store, story.slug, filters)
+    shares = aggregates.shares(counts)
+    before = previous_shares(store, subscription_id, key)
+    quotes = []
+    for bucket in BUCKETS:
+        posts = aggregates.top_posts(store, story.slug, bucket, filters, limit=3)
+        for post in posts:
+            post["safe_url"] = safe_url(post["url"])
+        quotes.append({"bucket": bucket, "posts": posts})
+    failed = [
+        {"source": r["source"], "error": _one_line(r["error"]),
+         "when": f"{(r['finished_at'] or r['started_at']):%Y-%m-%d %H:%M} UTC"}
+        for r in store.last_runs() if r["story"] == story.slug and r["error"]
+    ]
+    summary = store.latest_summary(story.slug)
+    png = chart_png(store, story.slug, start, now, 3600 if period == "daily" else 6 * 3600)
+    chart_cid = make_msgid(domain="reactions.local") if png else None
+    subject = _one_line(f"What people are saying: {story.title} ({period} digest, {key})")
+    context = {
+        "subject": subject, "story": story, "address": address,
+        "period_label": period.capitalize(), "period_noun": "day" if period == "daily" else "week",
+        "window_start": start, "window_end": now,
+        "paragraph": summary.paragraph if summary else None,
+        "writer": summary.writer if summary else None,
+        "written_at": summary.created_at if summary else None,
+        "shares": _share_rows(counts, shares, before), "quotes": quotes,
+        "failed_sources": failed, "dashboard_url": safe_url(settings.dashboard_url),
+        "chart_cid": chart_cid[1:-1] if chart_cid else None,
+    }
+    text = _environment(html=False).get_template("digest.txt.j2").render(**context)
+    html = css_inline.inline(_environment(html=True).get_template("digest.html.j2").render(**context))
+
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["To"] = address
+    if settings.smtp_from:
+        message["From"] = settings.smtp_from
+    message["Date"] = formatdate(now.timestamp(), usegmt=True)
+    message["Message-ID"] = make_msgid(domain="reactions.local")
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    if png:
+        html_part = message.get_payload()[1]
+        html_part.add_related(png, maintype="image", subtype="png", cid=chart_cid,
+                              filename="stance-shares.png")
+    return Digest(message=message, shares=shares, counts=counts)
+
+
+# -- sending once ---------------------------------------------------------------------------
+
+
+def send_digest(
+    store: Store, subscription: dict[str, Any], *, now: datetime | None = None,
+    mailer: Any = None, settings: Any = None, key: str | None = None,
+) -> str:
+    """Send a subscription's digest for a period (default: the one `now` falls in), once.
+
+    Returns "sent", "already sent", "gave up" (too many failed attempts) or "failed" (the
+    reason is stored in the digests row and logged; the next check tries again).
+    """
+    from reactions.notify import DeliveryError, Mailer
+
+    now = now or utcnow()
+    key = key or period_key(subscription["period"], now)
+    sub_id = subscription["id"]
+    with store.begin() as conn:
+        conn.execute(store._insert(t.digests).values(
+            subscription_id=sub_id, period_key=key, status="pending", attempts=0,
+        ).on_conflict_do_nothing())
+        # Claim the row: only one sender moves it past an unsent state.
+        claimed = conn.execute(sa.update(t.digests).where(
+            t.digests.c.subscription_id == sub_id, t.digests.c.period_key == key,
+            t.digests.c.status != "sent", t.digests.c.attempts < MAX_ATTEMPTS,
+        ).values(attempts=t.digests.c.attempts + 1, status="pending")).rowcount
+        if not claimed:
+            status = conn.execute(sa.select(t.digests.c.status).where(
+                t.digests.c.subscription_id == sub_id, t.digests.c.period_key == key)).scalar_one()
+            return "already sent" if status == "sent" else "gave up"
+    story = store.get_story(subscription["story"])
+    try:
+        mailer = mailer or Mailer(settings)
+        digest = build_digest(store, story, subscription["address"], subscription["period"],
+                              now=now, subscription_id=sub_id, settings=settings)
+        mailer.send(digest.message)
+    except DeliveryError as exc:
+        log.error("digest %s to %s for %s failed: %s", story.slug, subscription["address"], key, exc)
+        _record(store, sub_id, key, status="failed", error=str(exc))
+        return "failed"
+    _record(store, sub_id, key, status="sent", error=None, sent_at=utcnow(),
+            summary={"shares": digest.shares, "counts": digest.counts})
+    log.info("digest %s sent to %s for %s", story.slug, subscription["address"], key)
+    return "sent"
+
+
+def _record(store: Store, sub_id: int, key: str, **values: Any) -> None:
+    with store.begin() as conn:
+        conn.execute(sa.update(t.digests).where(
+            t.digests.c.subscription_id == sub_id, t.digests.c.period_key == key).values(**values))
+
+
+def due_subscriptions(store: Store, now: datetime) -> list[dict[str, Any]]:
+    """Active subscriptions whose latest scheduled time has passed and whose digest is unsent."""
+    due = []
+    for sub in list_subscriptions(store, active_only=True):
+        cron = sub["cron"] or DEFAULT_CRON[sub["period"]]
+        fired = last_fire_time(cron, now, PERIODS[sub["period"]])
+        if fired is None or fired < sub["created_at"]:
+            continue
+        # The period is the one the scheduled time belongs to, not the one `now` is in.
+        sub["period_key"] = period_key(sub["period"], fired)
+        with store.engine.connect() as conn:
+            row = conn.execute(sa.select(t.digests.c.status, t.digests.c.attempts).where(
+                t.digests.c.subscription_id == sub["id"],
+                t.digests.c.period_key == sub["period_key"])).first()
+        if row is None or (row.status != "sent" and row.attempts < MAX_ATTEMPTS):
+            due.append(sub)
+    return due
+
+
+def send_due_digests(store: Store, *, now: datetime | None = None, mailer: Any = None,
+                     settings: Any = None) -> dict[str, str]:
+    """Send every due digest once; returns {"story/address/period": outcome}."""
+    from reactions.notify import ConfigurationMissing, Mailer
+
+    now = now or utcnow()
+    due = due_subscriptions(store, now)
+    if not due:
+        return {}
+    if mailer is None:
+        try:
+            mailer = Mailer(settings)
+        except ConfigurationMissing as exc:
+            log.warning("%d digests are due but cannot be sent: %s", len(due), exc)
+            return {}
+    outcomes = {}
+    for sub in due:
+        outcomes[f"{sub['story']}/{sub['address']}/{sub['period']}"] = send_digest(
+            store, sub, now=now, mailer=mailer, settings=settings, key=sub["period_key"])
+    return outcomes

@@ -1,0 +1,164 @@
+"""Delivery of digests and alerts: SMTP mail and Slack-compatible webhooks, and their jobs.
+
+SMTP settings come from `REACTIONS_SMTP_*`; the password is a `SecretStr` from the
+environment and never appears in a log line, an error or the store. Transient failures
+(a refused connection, a 4xx reply) are retried with stamina; what still fails raises
+`DeliveryError` with a message that is safe to store.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import stamina
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+class DeliveryError(Exception):
+    """A mail or webhook could not be delivered; the message says why, without secrets."""
+
+
+class ConfigurationMissing(DeliveryError, ValueError):
+    """Delivery is not configured (e.g. no REACTIONS_SMTP_HOST); the message says what to set."""
+
+
+class _Transient(Exception):
+    """A failure worth trying again (connection refused, 4xx SMTP reply, webhook 5xx)."""
+
+
+class Mailer:
+    """Sends `EmailMessage`s through the configured SMTP server."""
+
+    def __init__(self, settings: Any = None, *, attempts: int = 3, wait_initial: float = 0.5,
+                 timeout: float = 30.0) -> None:
+        if settings is None:
+            from reactions.config import get_settings
+
+            settings = get_settings()
+        if not settings.smtp_host:
+            raise ConfigurationMissing(
+                "no SMTP server configured: set REACTIONS_SMTP_HOST (and REACTIONS_SMTP_PORT, "
+                "REACTIONS_SMTP_SECURITY, REACTIONS_SMTP_USER, REACTIONS_SMTP_PASSWORD, "
+                "REACTIONS_SMTP_FROM)")
+        self.host = settings.smtp_host
+        self.security = settings.smtp_security
+        self.port = settings.smtp_port or DEFAULT_PORTS[self.security]
+        self.user = settings.smtp_user
+        self._password = settings.smtp_password  # SecretStr: revealed only at login
+        self.sender = settings.smtp_from or f"reactions@{self.host}"
+        self.attempts = attempts
+        self.wait_initial = wait_initial
+        self.timeout = timeout
+
+    def __repr__(self) -> str:  # never shows the password
+        return f"Mailer({self.security}://{self.host}:{self.port}, user={self.user!r})"
+
+    def send(self, message: EmailMessage) -> None:
+        """Send one message, retrying transient failures; raises DeliveryError at the end."""
+        if "From" not in message:
+            message["From"] = self.sender
+        try:
+            for attempt in stamina.retry_context(
+                on=_Transient, attempts=self.attempts, wait_initial=self.wait_initial,
+                wait_max=30.0,
+            ):
+                with attempt:
+                    self._send_once(message)
+        except _Transient as exc:
+            raise DeliveryError(f"mail to {message['To']} via {self.host}:{self.port} failed "
+                                f"after {self.attempts} attempts: {exc}") from None
+
+    def _send_once(self, message: EmailMessage) -> None:
+        try:
+            if self.security == "ssl":
+                client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                          context=ssl.create_default_context())
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with client:
+                if self.security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                if self.user:
+                    password = self._password.get_secret_value() if self._password else ""
+                    client.login(self.user, password)
+                client.send_message(message)
+        except smtplib.SMTPAuthenticationError:
+            raise DeliveryError(f"SMTP login as {self.user!r} was refused by {self.host}; "
+                                "check REACTIONS_SMTP_USER and REACTIONS_SMTP_PASSWORD") from None
+        except smtplib.SMTPResponseException as exc:
+            reason = f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}"
+            if 400 <= exc.smtp_code < 500:
+                raise _Transient(reason) from None
+            raise DeliveryError(f"mail to {message['To']} refused: {reason}") from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(f"recipients refused: {', '.join(exc.recipients)}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            # Connection refused, timeouts, dropped connections: try again.
+            raise _Transient(f"{type(exc).__name__}: {exc}") from None
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def post_webhook(url: str, payload: dict[str, Any], *, client: httpx.Client | None = None,
+                 attempts: int = 3, wait_initial: float = 0.5) -> None:
+    """POST Slack-compatible JSON to a webhook; retries 429/5xx and connection errors."""
+    own = client is None
+    client = client or httpx.Client(timeout=10.0)
+    try:
+        for attempt in stamina.retry_context(on=_Transient, attempts=attempts,
+                                             wait_initial=wait_initial, wait_max=30.0):
+            with attempt:
+                try:
+                    response = client.post(url, json=payload)
+                except httpx.TransportError as exc:
+                    raise _Transient(f"{type(exc).__name__}: {exc}") from None
+                if response.status_code == 429 or response.status_code >= 500:
+                    raise _Transient(f"HTTP {response.status_code}")
+                if response.status_code >= 400:
+                    raise DeliveryError(f"webhook refused the alert: HTTP {response.status_code}")
+    except _Transient as exc:
+        raise DeliveryError(f"webhook failed after {attempts} attempts: {exc}") from None
+    finally:
+        if own:
+            client.close()
+
+
+def add_notification_jobs(scheduler: Any, store: Any, *, settings: Any = None,
+                          stop: Any = None) -> None:
+    """Add the digest and alert jobs to `reactions run`'s scheduler.
+
+    Both run on a short interval and decide for themselves what is due, so subscriptions
+    and rules added on the dashboard are picked up without a restart, and a digest missed
+    while the scheduler was down goes out when it comes back (once: see `reactions.digest`).
+    """
+    if settings is None:
+        from reactions.config import get_settings
+
+        settings = get_settings()
+
+    def digests_job() -> None:
+        from reactions.digest import send_due_digests
+
+        if stop is None or not stop.is_set():
+            send_due_digests(store, settings=settings)
+
+    def alerts_job() -> None:
+        from reactions.alerts import check_alerts
+
+        if stop is None or not stop.is_set():
+            check_alerts(store, settings=settings)
+
+    scheduler.add_job(digests_job, "interval", id="digests", name="send due digests",
+                      minutes=settings.digest_check_minutes)
+    scheduler.add_job(alerts_job, "interval", id="alerts", name="check alert rules",
+                      minutes=settings.alert_check_minutes)
