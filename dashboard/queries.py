@@ -1,13 +1,27 @@
-"""Read-only queries the dashboard pages use, cached briefly. No torch, no collection."""
+"""Read-only queries the dashboard pages use, cached briefly. No torch, no collection.
+
+Aggregates run in SQL (`reactions.aggregates`), so a page moves a few hundred rows even
+with 100,000 posts behind it; results are cached for `TTL_SECONDS`, and every write a page
+makes (a correction, a story, a subscription) clears the cache so it shows at once.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import streamlit as st
 
-from reactions.models import Story, Summary
+from reactions import aggregates
+from reactions.aggregates import Filters
+from reactions.models import Story, Summary, utcnow
 from reactions.store import Store
 
 TTL_SECONDS = 15
+#: Window choices on the Story page: label -> length (None = all time).
+WINDOWS: dict[str, timedelta | None] = {
+    "last 6 hours": timedelta(hours=6), "last 24 hours": timedelta(days=1),
+    "last 7 days": timedelta(days=7), "last 30 days": timedelta(days=30), "all time": None,
+}
 
 
 @st.cache_resource
@@ -16,14 +30,36 @@ def get_store() -> Store:
     return Store.from_settings()
 
 
+def clear() -> None:
+    """Forget cached results after a write, so the next read shows it."""
+    st.cache_data.clear()
+
+
+def filters_for(window: str, sources: list[str], languages: list[str]) -> Filters:
+    length = WINDOWS[window]
+    # Rounded to the minute so that reruns within a minute hit the cache.
+    since = utcnow().replace(second=0, microsecond=0) - length if length else None
+    return Filters(since=since, sources=tuple(sources), languages=tuple(languages))
+
+
+def step_for(window: str) -> int:
+    """Chart resolution for a window: hourly up to a day, 6-hourly for a week, else daily."""
+    length = WINDOWS[window]
+    if length is not None and length <= timedelta(days=1):
+        return 3600
+    if length is not None and length <= timedelta(days=7):
+        return 6 * 3600
+    return 24 * 3600
+
+
 @st.cache_data(ttl=TTL_SECONDS)
 def list_stories() -> list[Story]:
     return get_store().list_stories()
 
 
 @st.cache_data(ttl=TTL_SECONDS)
-def bucket_counts(slug: str) -> dict[str, int]:
-    return get_store().bucket_counts(slug)
+def bucket_counts(slug: str, filters: Filters = aggregates.NO_FILTERS) -> dict[str, int]:
+    return aggregates.bucket_counts(get_store(), slug, filters)
 
 
 @st.cache_data(ttl=TTL_SECONDS)
@@ -32,15 +68,47 @@ def latest_summary(slug: str) -> Summary | None:
 
 
 @st.cache_data(ttl=TTL_SECONDS)
-def classified_rows(slug: str, limit: int = 500) -> list[dict]:
-    """The story's newest classified posts as plain rows for tables."""
-    rows = []
-    for post, pred in get_store().classified_posts(slug)[:limit]:
-        rows.append({
-            "id": post.id, "bucket": pred.label, "platform": post.platform,
-            "author": post.author or "", "text": post.text,
-            "confidence": round(max(pred.scores.values()), 2) if pred.scores else None,
-            "needs_review": pred.needs_review, "created_at": post.created_at,
-            "url": post.url or "", "duplicate": post.duplicate_of is not None,
-        })
-    return rows
+def stance_series(slug: str, filters: Filters, step_seconds: int) -> list[dict]:
+    return aggregates.stance_series(get_store(), slug, filters, step_seconds=step_seconds)
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def volume_series(slug: str, filters: Filters, step_seconds: int) -> list[dict]:
+    return aggregates.volume_series(get_store(), slug, filters, step_seconds=step_seconds)
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def top_posts(slug: str, bucket: str, filters: Filters, limit: int = 3) -> list[dict]:
+    return aggregates.top_posts(get_store(), slug, bucket, filters, limit=limit)
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def post_rows(slug: str, filters: Filters, search: str = "", buckets: tuple[str, ...] = (),
+              limit: int = 200) -> list[dict]:
+    return aggregates.post_rows(get_store(), slug, filters, search=search, buckets=buckets,
+                                limit=limit)
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def filter_options(slug: str) -> dict[str, list[str]]:
+    return aggregates.filter_options(get_store(), slug)
+
+
+@st.cache_data(ttl=5)
+def live_overview() -> list[dict]:
+    return aggregates.live_overview(get_store())
+
+
+@st.cache_data(ttl=5)
+def alerts(story: str | None = None, open_only: bool = False, limit: int = 50) -> list[dict]:
+    return aggregates.alerts(get_store(), story=story, open_only=open_only, limit=limit)
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def last_runs() -> list[dict]:
+    return get_store().last_runs()
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def count_posts(slug: str) -> int:
+    return get_store().count_posts(slug)

@@ -1,10 +1,21 @@
-"""Story page: bucket counts and shares, the paragraph, and the posts of each bucket."""
+"""Story page: the paragraph to copy, stance and volume over time, themes and quotes, the posts.
 
+Post text is untrusted: it is shown with st.text, in tables, or as escaped Markdown, never
+as HTML. The only write here is an editor's correction of a post's bucket, stored as a
+human label apart from the model's.
+"""
+
+from datetime import datetime
+
+import altair as alt
 import streamlit as st
 
 from dashboard import queries
-from reactions.models import BUCKETS
-from reactions.render import counts_line, escape_markdown
+from reactions.digest import safe_url
+from reactions.models import BUCKETS, utcnow
+from reactions.render import counts_line, escape_markdown, render_summary
+
+COLORS = alt.Scale(domain=list(BUCKETS), range=["#2da44e", "#cf222e", "#8c959f"])
 
 st.title("What people are saying")
 stories = queries.list_stories()
@@ -13,11 +24,24 @@ if not stories:
     st.stop()
 
 titles = {s.slug: s.title for s in stories}
+wanted = st.query_params.get("story")
+if wanted in titles and "story" not in st.session_state:
+    st.session_state["story"] = wanted
 slug = st.selectbox("Story", list(titles), format_func=lambda s: f"{titles[s]} ({s})", key="story")
 story = next(s for s in stories if s.slug == slug)
 st.caption("Claim: " + escape_markdown(story.claim))
 
-counts = queries.bucket_counts(slug)
+options = queries.filter_options(slug)
+left, middle, right = st.columns(3)
+window = left.selectbox("Window", list(queries.WINDOWS), index=len(queries.WINDOWS) - 1,
+                        key="window")
+sources = middle.multiselect("Sources", options["sources"], key="sources",
+                             placeholder="all sources")
+languages = right.multiselect("Languages", options["languages"], key="languages",
+                              placeholder="all languages")
+filters = queries.filters_for(window, sources, languages)
+
+counts = queries.bucket_counts(slug, filters)
 total = sum(counts[b] for b in BUCKETS)
 columns = st.columns(len(BUCKETS) + 1)
 for column, bucket in zip(columns, BUCKETS):
@@ -25,27 +49,116 @@ for column, bucket in zip(columns, BUCKETS):
     column.metric(bucket.capitalize(), counts[bucket], share, delta_color="off")
 columns[-1].metric("Unclassified", counts.get("unclassified", 0))
 
+
+def _age(when: datetime) -> str:
+    minutes = int((utcnow() - when).total_seconds() // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 120:
+        return f"{minutes} minutes ago"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} hours ago"
+    return f"{minutes // 1440} days ago"
+
+
 summary = queries.latest_summary(slug)
 st.subheader("The paragraph")
 if summary is None:
     st.info("No paragraph yet: run `python -m reactions summarize " + slug + "`.")
 else:
-    # Post text can be quoted in the paragraph: render it as plain text, never as markup.
+    # The paragraph quotes posts: plain text, never markup.
     st.text(summary.paragraph)
-    st.caption(escape_markdown(f"{counts_line(summary)} · written by {summary.writer} at "
-                               f"{summary.created_at:%Y-%m-%d %H:%M} UTC"))
+    st.caption(escape_markdown(
+        f"Written by {summary.writer}, {_age(summary.created_at)} "
+        f"({summary.created_at:%Y-%m-%d %H:%M} UTC) · {counts_line(summary)}"))
+    st.caption("Copy it with the button at the top right of each box.")
+    for tab, fmt, language in zip(st.tabs(["Text", "Markdown", "HTML"]),
+                                  ("text", "markdown", "html"), (None, "markdown", "html")):
+        with tab:
+            st.code(render_summary(summary, story, fmt), language=language, wrap_lines=True)
 
-st.subheader("Posts by bucket")
-rows = queries.classified_rows(slug)
-tabs = st.tabs([b.capitalize() for b in BUCKETS] + ["Unclassified"])
-for tab, bucket in zip(tabs, [*BUCKETS, "unclassified"]):
-    with tab:
-        subset = [r for r in rows if r["bucket"] == bucket]
-        if not subset:
+step = queries.step_for(window)
+chart_left, chart_right = st.columns(2)
+with chart_left:
+    st.subheader("Stance shares over time")
+    series = queries.stance_series(slug, filters, step)
+    if series:
+        chart = alt.Chart(alt.Data(values=[{**r, "time": r["time"].isoformat()} for r in series]))
+        st.altair_chart(chart.mark_area().encode(
+            x=alt.X("time:T", title=None),
+            y=alt.Y("posts:Q", stack="normalize", title="share", axis=alt.Axis(format="%")),
+            color=alt.Color("bucket:N", scale=COLORS, title=None),
+            order=alt.Order("bucket:N"),
+            tooltip=["time:T", "bucket:N", "posts:Q"],
+        ).properties(height=260), width="stretch")
+    else:
+        st.write("No classified posts in this window.")
+with chart_right:
+    st.subheader("Volume by source")
+    volume = queries.volume_series(slug, filters, step)
+    if volume:
+        chart = alt.Chart(alt.Data(values=[{**r, "time": r["time"].isoformat()} for r in volume]))
+        st.altair_chart(chart.mark_bar().encode(
+            x=alt.X("time:T", title=None), y=alt.Y("posts:Q", title="posts"),
+            color=alt.Color("source:N", title=None), tooltip=["time:T", "source:N", "posts:Q"],
+        ).properties(height=260), width="stretch")
+    else:
+        st.write("No posts in this window.")
+
+
+def _quote(post: dict) -> str:
+    """One quote as Markdown: the text escaped, the link only when it is plain http(s)."""
+    who = escape_markdown(post["author"] or post["platform"])
+    line = f"> {escape_markdown(' '.join(post['text'].split()))}\n>\n> — {who} on {post['platform']}"
+    url = safe_url(post["url"])
+    if url:
+        line += f" · [original post](<{url.replace('>', '%3E').replace('<', '%3C')}>)"
+    return line
+
+
+st.subheader("Themes and quotes")
+themes = (summary.payload or {}).get("themes", {}) if summary else {}
+for column, bucket in zip(st.columns(len(BUCKETS)), BUCKETS):
+    with column:
+        st.markdown(f"**{bucket.capitalize()}**")
+        for theme in themes.get(bucket, []) if isinstance(themes, dict) else []:
+            label = theme.get("label") if isinstance(theme, dict) else str(theme)
+            if label:
+                st.caption(escape_markdown(f"Theme: {label}"))
+        quotes = queries.top_posts(slug, bucket, filters)
+        if not quotes:
             st.write("No posts.")
-            continue
-        st.dataframe(
-            subset, hide_index=True, use_container_width=True, key=f"posts-{bucket}",
-            column_config={"url": st.column_config.LinkColumn("link"),
-                           "text": st.column_config.TextColumn("text", width="large")},
-        )
+        for post in quotes:
+            st.markdown(_quote(post))
+
+st.subheader("Posts")
+search_col, bucket_col = st.columns([2, 1])
+search = search_col.text_input("Search text or author", key="search")
+wanted_buckets = bucket_col.multiselect("Buckets", [*BUCKETS, "unclassified"], key="buckets",
+                                        placeholder="all buckets")
+rows = queries.post_rows(slug, filters, search, tuple(wanted_buckets))
+table = [{
+    "id": r["id"], "bucket": r["bucket"], "corrected": r["corrected"], "source": r["source"],
+    "author": r["author"], "text": r["text"], "language": r["language"],
+    "created_at": r["created_at"], "likes": r["likes"], "url": safe_url(r["url"]) or "",
+} for r in rows]
+st.caption(f"{len(rows)} newest posts shown" + (" (limit reached)" if len(rows) >= 200 else ""))
+st.dataframe(table, hide_index=True, width="stretch", key="posts",
+             column_config={"url": st.column_config.LinkColumn("link"),
+                            "text": st.column_config.TextColumn("text", width="large")})
+
+with st.expander("Correct a post's bucket"):
+    if not rows:
+        st.write("No posts to correct.")
+    else:
+        by_id = {r["id"]: r for r in rows}
+        post_id = st.selectbox(
+            "Post", list(by_id), key="correct_post",
+            format_func=lambda i: f"#{i} [{by_id[i]['bucket']}] {' '.join(by_id[i]['text'].split())[:90]}")
+        label = st.selectbox("Correct bucket", list(BUCKETS), key="correct_bucket")
+        editor = st.text_input("Your name", key="correct_editor")
+        if st.button("Save correction", key="correct_save"):
+            queries.get_store().add_label(slug, post_id, label, source="human",
+                                          labeller=editor.strip() or "dashboard")
+            queries.clear()
+            st.success(f"Post #{post_id} is now {label} (kept apart from the model's label).")

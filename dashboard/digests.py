@@ -1,0 +1,136 @@
+"""Digests and alerts page: subscriptions, a preview of the next digest, alert rules, alerts."""
+
+import streamlit as st
+
+from dashboard import queries
+from reactions import alerts as alert_rules
+from reactions import digest as digests
+from reactions.render import escape_markdown
+
+st.title("Digests and alerts")
+store = queries.get_store()
+stories = queries.list_stories()
+if not stories:
+    st.info("No stories yet: add one on the Stories page.")
+    st.stop()
+slugs = [s.slug for s in stories]
+
+# -- subscriptions ----------------------------------------------------------------------------
+st.subheader("Email digests")
+subscriptions = digests.list_subscriptions(store)
+if subscriptions:
+    st.dataframe([{
+        "id": s["id"], "story": s["story"], "address": s["address"], "period": s["period"],
+        "when (UTC cron)": s["cron"] or digests.DEFAULT_CRON[s["period"]],
+        "state": "active" if s["active"] else "paused",
+    } for s in subscriptions], hide_index=True, width="stretch", key="subs_table")
+    by_id = {s["id"]: s for s in subscriptions}
+    left, a, b, c = st.columns([3, 1, 1, 1])
+    chosen = left.selectbox("Subscription", list(by_id), key="sub_pick",
+                            format_func=lambda i: f"#{i} {by_id[i]['address']} · {by_id[i]['story']}"
+                            f" · {by_id[i]['period']}")
+    if a.button("Pause", key="sub_pause"):
+        digests.set_subscription_active(store, chosen, False)
+        st.rerun()
+    if b.button("Resume", key="sub_resume"):
+        digests.set_subscription_active(store, chosen, True)
+        st.rerun()
+    if c.button("Delete", key="sub_delete"):
+        digests.delete_subscription(store, chosen)
+        st.rerun()
+else:
+    st.write("No subscriptions yet.")
+
+with st.form("add_subscription"):
+    st.markdown("**Subscribe an address**")
+    sub_story = st.selectbox("Story", slugs, key="sub_story")
+    address = st.text_input("Email address", key="sub_address")
+    period = st.selectbox("Period", list(digests.PERIODS), key="sub_period")
+    cron = st.text_input("When (crontab in UTC, optional)", key="sub_cron",
+                         placeholder="0 7 * * * (daily) or 0 7 * * mon (weekly)")
+    if st.form_submit_button("Subscribe"):
+        try:
+            digests.add_subscription(store, sub_story, address, period, cron=cron or None)
+        except ValueError as exc:
+            st.error(escape_markdown(str(exc)))
+        else:
+            st.success(escape_markdown(f"{address.strip()} gets the {period} digest of {sub_story}."))
+
+st.subheader("Preview of the next digest")
+left, right = st.columns(2)
+preview_story = left.selectbox("Story", slugs, key="preview_story")
+preview_period = right.selectbox("Period", list(digests.PERIODS), key="preview_period")
+story = next(s for s in stories if s.slug == preview_story)
+preview_sub = next((s for s in subscriptions if s["story"] == preview_story
+                    and s["period"] == preview_period), None)
+built = digests.build_digest(store, story, preview_sub["address"] if preview_sub else
+                             "subscriber@example.org", preview_period,
+                             subscription_id=preview_sub["id"] if preview_sub else None)
+text_part = built.message.get_body(preferencelist=("plain",)).get_content()
+image = next((p for p in built.message.walk() if p.get_content_type() == "image/png"), None)
+st.text(text_part)  # the mail's plain-text part: post text stays text
+if image is not None:
+    st.image(image.get_content(), caption="Chart as it appears inline in the mail")
+st.download_button("Download as .eml", bytes(built.message), file_name=f"{preview_story}.eml",
+                   mime="message/rfc822", key="preview_download")
+
+# -- alerts -----------------------------------------------------------------------------------
+st.subheader("Alert rules")
+rules = alert_rules.list_rules(store)
+if rules:
+    st.dataframe([{
+        "id": r["id"], "story": r["story"] or "(all)", "kind": r["kind"], "channel": r["channel"],
+        "target": r["target"] or "", "settings": ", ".join(f"{k}={v:g}" for k, v in r["params"].items()),
+        "state": "active" if r["active"] else "paused",
+    } for r in rules], hide_index=True, width="stretch", key="rules_table")
+    by_rule = {r["id"]: r for r in rules}
+    left, a, b, c = st.columns([3, 1, 1, 1])
+    rule_id = left.selectbox("Rule", list(by_rule), key="rule_pick",
+                             format_func=lambda i: f"#{i} {by_rule[i]['kind']} → {by_rule[i]['channel']}")
+    if a.button("Pause", key="rule_pause"):
+        alert_rules.set_rule_active(store, rule_id, False)
+        st.rerun()
+    if b.button("Resume", key="rule_resume"):
+        alert_rules.set_rule_active(store, rule_id, True)
+        st.rerun()
+    if c.button("Delete", key="rule_delete"):
+        alert_rules.delete_rule(store, rule_id)
+        st.rerun()
+else:
+    st.write("No alert rules yet.")
+
+kind = st.selectbox("New rule: kind", alert_rules.KINDS, key="rule_kind",
+                    format_func=lambda k: k.replace("_", " "))
+with st.form("add_rule"):
+    rule_story = st.selectbox("Story", ["(all stories)", *slugs], key="rule_story")
+    channel = st.selectbox("Deliver to", alert_rules.CHANNELS, key="rule_channel")
+    target = st.text_input("Email address or webhook URL (not needed for dashboard)",
+                           key="rule_target")
+    params = {}
+    columns = st.columns(len(alert_rules.DEFAULTS[kind]))
+    for column, (name, default) in zip(columns, alert_rules.DEFAULTS[kind].items()):
+        params[name] = column.number_input(name.replace("_", " "), value=float(default),
+                                           min_value=0.0, key=f"rule_{kind}_{name}")
+    if st.form_submit_button("Add rule"):
+        try:
+            alert_rules.add_rule(store, kind, channel=channel, target=target,
+                                 story=None if rule_story.startswith("(") else rule_story,
+                                 params=params)
+        except ValueError as exc:
+            st.error(escape_markdown(str(exc)))
+        else:
+            st.success(f"{kind.replace('_', ' ')} rule added.")
+            st.rerun()
+
+st.subheader("Recent alerts")
+recent = queries.alerts(limit=50)
+if recent:
+    st.dataframe([{
+        "fired": a["fired_at"], "story": a["story"], "kind": a["kind"], "message": a["message"],
+        "delivered": ", ".join(f"{d['channel']}: {'ok' if d['ok'] else d['error']}"
+                               for d in ([a["delivered"]] if isinstance(a["delivered"], dict)
+                                         else a["delivered"])),
+        "acknowledged": a["acknowledged"],
+    } for a in recent], hide_index=True, width="stretch", key="alerts_table")
+else:
+    st.write("No alerts have fired.")
