@@ -8,11 +8,16 @@ from the last committed page: at most one page is fetched again, none is skipped
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from reactions.models import Post, Story
+from reactions.models import Post, Story, utcnow
+
+log = logging.getLogger(__name__)
 
 
 class CollectorError(Exception):
@@ -86,6 +91,12 @@ class Collector(Protocol):
 REGISTRY: dict[str, str] = {
     "file": "collectors.file:FileCollector",
     "hackernews": "collectors.hackernews:HackerNewsCollector",
+    "bluesky": "collectors.bluesky:BlueskyCollector",
+    "mastodon": "collectors.mastodon:MastodonCollector",
+    "reddit": "collectors.reddit:RedditCollector",
+    "x": "collectors.x:XCollector",
+    "youtube": "collectors.youtube:YouTubeCollector",
+    "rss": "collectors.rss:RssCollector",
 }
 
 
@@ -103,3 +114,79 @@ def collector_class(name: str) -> type:
 def get_collector(name: str, **kwargs: Any) -> Collector:
     """Build the collector registered under `name`; kwargs (e.g. `client=`) go to its constructor."""
     return collector_class(name)(**kwargs)
+
+
+def module_for(name: str):
+    """The platform module registered under `name` (it provides `parse(payload)`)."""
+    try:
+        target = REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise UnknownCollector(f"unknown source {name!r}; known sources: {known}") from None
+    return importlib.import_module(target.partition(":")[0])
+
+
+def parse_items(
+    items: Iterable[Any], parse_item: Callable[[Any], Post | None], *, source: str,
+    skipped: list[str] | None = None,
+) -> list[Post]:
+    """Parse each item of a response page; a malformed item is logged and skipped, not fatal.
+
+    `parse_item` returns a Post, None for an item that is deliberately ignored (a deleted
+    post), or raises ValueError/TypeError/KeyError saying what is wrong with the item.
+    """
+    posts = []
+    for number, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise ValueError("item is not an object")
+            post = parse_item(item)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            reason = f"{source}: item {number}: {type(exc).__name__}: {exc}"
+            log.warning("skipped a malformed item: %s", reason)
+            if skipped is not None:
+                skipped.append(reason)
+            continue
+        if post is not None:
+            posts.append(post)
+    return posts
+
+
+def require_env(source: str, names: list[str], env: Mapping[str, str] | None = None) -> list[str]:
+    """The values of these environment variables, or MissingCredentials naming the unset ones."""
+    env = os.environ if env is None else env
+    missing = [n for n in names if not env.get(n)]
+    if missing:
+        raise MissingCredentials(source, missing)
+    return [env[n] for n in names]
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An aware UTC datetime from ISO 8601 text or epoch seconds; None when empty."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, timezone.utc)
+    text = str(value).strip()
+    if text.replace(".", "", 1).isdigit():
+        return datetime.fromtimestamp(float(text), timezone.utc)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+#: How far back a source looks on its first run when the story does not say (`since` or
+#: `backfill_days` in the source's options).
+DEFAULT_BACKFILL_DAYS = 7
+
+
+def backfill_start(options: Mapping[str, Any]) -> datetime:
+    """The oldest post a first run should fetch: the `since` option, else `backfill_days` ago."""
+    if options.get("since"):
+        return parse_timestamp(options["since"])
+    return utcnow() - timedelta(days=float(options.get("backfill_days", DEFAULT_BACKFILL_DAYS)))
+
+
+def iso(moment: datetime) -> str:
+    """RFC 3339 UTC text with milliseconds, as the APIs take it (2025-01-01T00:00:00.000Z)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{moment.microsecond // 1000:03d}Z"

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from collectors.base import MalformedResponse, Page
-from collectors.http import get_json, make_client
+from collectors.base import MalformedResponse, Page, backfill_start, parse_items
+from collectors.http import RateLimiter, get_json, make_client
 from nlp.text import html_to_text
 from reactions.models import Post, Story
 
@@ -66,17 +66,7 @@ def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
     """One search response page to posts; a malformed hit is skipped (and reported), not fatal."""
     if not isinstance(payload, dict) or not isinstance(payload.get("hits"), list):
         raise MalformedResponse("hackernews: response has no `hits` list", source=NAME)
-    posts = []
-    for hit in payload["hits"]:
-        try:
-            if not isinstance(hit, dict):
-                raise ValueError("hit is not an object")
-            posts.append(parse_hit(hit))
-        except (ValueError, TypeError) as exc:
-            log.warning("hackernews: skipped a hit: %s", exc)
-            if skipped is not None:
-                skipped.append(str(exc))
-    return posts
+    return parse_items(payload["hits"], parse_hit, source=NAME, skipped=skipped)
 
 
 class HackerNewsCollector:
@@ -84,16 +74,19 @@ class HackerNewsCollector:
 
     name = NAME
 
-    def __init__(self, client: httpx.Client | None = None, base_url: str = BASE_URL, **_: Any) -> None:
+    def __init__(self, client: httpx.Client | None = None, base_url: str = BASE_URL,
+                 limiter: RateLimiter | None = None, **_: Any) -> None:
         self.client = client or make_client()
         self.base_url = base_url.rstrip("/")
+        self.limiter = limiter or RateLimiter(NAME)
 
     def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
+        base = str(options.get("base_url") or self.base_url).rstrip("/")
         state: dict[str, dict[str, int | None]] = json.loads(cursor) if cursor else {}
-        for query in story.queries or [story.title]:
+        for query in options.get("queries") or story.queries or [story.title]:
             q = state.setdefault(query, {"since": None, "until": None, "top": None})
-            if q["since"] is None and options.get("since"):
-                q["since"] = int(options["since"])
+            if q["since"] is None:
+                q["since"] = int(backfill_start(options).timestamp())
             while True:
                 filters = []
                 if q["since"] is not None:
@@ -104,8 +97,8 @@ class HackerNewsCollector:
                 if filters:
                     params["numericFilters"] = ",".join(filters)
                 skipped: list[str] = []
-                payload = get_json(self.client, f"{self.base_url}/search_by_date", params=params,
-                                   source=NAME)
+                payload = get_json(self.client, f"{base}/search_by_date", params=params,
+                                   source=NAME, limiter=self.limiter)
                 posts = parse(payload, skipped=skipped)
                 stamps = [int(h["created_at_i"]) for h in payload["hits"]
                           if isinstance(h, dict) and isinstance(h.get("created_at_i"), int)]

@@ -1,5 +1,10 @@
 """HTTP plumbing shared by the platform collectors: one client per source, status mapping,
-and retries with backoff that honour Retry-After with a cap on any single wait."""
+rate-limit headers, and retries with backoff that honour Retry-After with a cap on any wait.
+
+Every platform request goes through `request` (or `get_json`): a platform module may pass
+a `check` function that maps its own error bodies (an expired Bluesky session, a YouTube
+quota) before the generic status mapping in `raise_for_status`.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,28 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
 import stamina
 
-from collectors.base import (
-    AuthError,
-    CollectorError,
-    MalformedResponse,
-    RateLimited,
-    TransientError,
-)
+from collectors.base import AuthError, CollectorError, MalformedResponse, RateLimited, TransientError
 from reactions import __version__
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"reactions/{__version__} (newsroom reaction monitor; +https://github.com/reactions)"
-#: The longest we ever sleep for one Retry-After, in seconds; longer waits end the run.
+#: The longest we ever sleep for one Retry-After or rate-limit reset, in seconds; a longer
+#: wait ends this source's run (the saved cursor keeps our place for the next one).
 MAX_WAIT = 300.0
+#: Backoff between retries of transient failures (stamina adds jitter).
+RETRY_WAIT_INITIAL = 1.0
+RETRY_WAIT_MAX = 60.0
+#: Whole retry loop for one request, waits included.
+RETRY_TIMEOUT = 2 * MAX_WAIT + 60
+
+Check = Callable[[httpx.Response], None]
 
 
 def make_client(**kwargs: Any) -> httpx.Client:
@@ -41,16 +49,84 @@ def make_client(**kwargs: Any) -> httpx.Client:
     )
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """Seconds the server asked us to wait (Retry-After as seconds or an HTTP date)."""
-    value = response.headers.get("Retry-After")
-    if value is None:
+def _seconds_from_header(value: str | None, now: float) -> float | None:
+    """A wait in seconds from a header holding seconds, epoch seconds, an HTTP or ISO date."""
+    if value is None or not value.strip():
         return None
+    value = value.strip()
     try:
-        return max(0.0, float(value))
+        number = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            try:
+                when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                return None
+        return max(0.0, when.timestamp() - now)
+    # Reddit sends seconds until the reset, X and Bluesky the epoch second of the reset.
+    return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
+
+
+def retry_after_seconds(response: httpx.Response, *, now: float | None = None) -> float | None:
+    """Seconds the server asked us to wait: Retry-After, else a rate-limit reset header."""
+    now = time.time() if now is None else now
+    wait = _seconds_from_header(response.headers.get("Retry-After"), now)
+    if wait is None:
+        for name in ("X-Ratelimit-Reset", "X-Rate-Limit-Reset", "RateLimit-Reset"):
+            wait = _seconds_from_header(response.headers.get(name), now)
+            if wait is not None:
+                break
+    return wait
+
+
+class RateLimiter:
+    """Reads a source's rate-limit headers and pauses before the next request when it is spent.
+
+    Understands Reddit's and Mastodon's `X-Ratelimit-*`, X's `x-rate-limit-*` and the
+    `RateLimit-*` draft headers Bluesky sends. A pause longer than MAX_WAIT raises
+    RateLimited instead of sleeping, so the run ends and the next one resumes.
+    """
+
+    def __init__(self, source: str, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.time, max_wait: float = MAX_WAIT) -> None:
+        self.source = source
+        self.sleep = sleep
+        self.clock = clock
+        self.max_wait = max_wait
+        self.resume_at: float | None = None
+
+    def update(self, response: httpx.Response) -> None:
+        remaining = None
+        for name in ("X-Ratelimit-Remaining", "X-Rate-Limit-Remaining", "RateLimit-Remaining"):
+            if name in response.headers:
+                try:
+                    remaining = float(response.headers[name])
+                except ValueError:
+                    remaining = None
+                break
+        if remaining is None or remaining >= 1:
+            self.resume_at = None
+            return
+        wait = retry_after_seconds(response, now=self.clock())
+        self.resume_at = self.clock() + (wait if wait is not None else 60.0)
+
+    def wait(self) -> None:
+        """Sleep until the window reopens (no-op when requests are left)."""
+        if self.resume_at is None:
+            return
+        wait = self.resume_at - self.clock()
+        if wait > self.max_wait:
+            raise RateLimited(
+                f"{self.source}: rate limit spent for {wait:.0f}s (more than {self.max_wait:.0f}s); "
+                "stopping this run, the next one resumes from the saved cursor",
+                source=self.source, retry_after=wait,
+            )
+        if wait > 0:
+            log.info("%s: rate limit spent, waiting %.1fs", self.source, wait)
+            self.sleep(wait)
+        self.resume_at = None
 
 
 def raise_for_status(response: httpx.Response, source: str) -> None:
@@ -74,25 +150,12 @@ def _retryable(exc: Exception) -> bool | float:
         if exc.retry_after is not None and exc.retry_after > MAX_WAIT:
             return False  # give up this run; the cursor keeps our place
         return exc.retry_after if exc.retry_after is not None else True
-    return isinstance(exc, TransientError | httpx.TransportError)
+    # A truncated body is usually a dropped connection: worth one more try.
+    return isinstance(exc, TransientError | MalformedResponse)
 
 
-def get_json(
-    client: httpx.Client, url: str, *, source: str, attempts: int = 4,
-    sleep: Callable[[float], None] | None = None, **kwargs: Any,
-) -> Any:
-    """GET a URL and decode JSON, retrying transient failures with jittered backoff.
-
-    Raises MalformedResponse for a body that is not JSON, and the mapped error once the
-    retries are spent.
-    """
-    for attempt in stamina.retry_context(on=_retryable, attempts=attempts, wait_max=MAX_WAIT):
-        with attempt:
-            try:
-                response = client.get(url, **kwargs)
-            except httpx.TimeoutException as exc:
-                raise TransientError(f"{source}: timed out: {url}", source=source) from exc
-            raise_for_status(response, source)
+def decode_json(response: httpx.Response, source: str) -> Any:
+    """The response body as JSON, or MalformedResponse quoting its first bytes."""
     try:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -100,3 +163,48 @@ def get_json(
             f"{source}: response is not valid JSON ({exc}); first bytes: {response.text[:80]!r}",
             source=source,
         ) from None
+
+
+def request(
+    client: httpx.Client, method: str, url: str, *, source: str, check: Check | None = None,
+    limiter: RateLimiter | None = None, attempts: int = 4, decode: bool = False, **kwargs: Any,
+) -> Any:
+    """Send a request, retrying transient failures with jittered backoff.
+
+    Returns the response, or its decoded JSON when `decode` is true. `check` maps the
+    platform's own error answers first; statuses are then mapped by `raise_for_status`.
+    Transport failures become TransientError so callers see only the collector error tree.
+    """
+    shown = httpx.URL(url).copy_with(query=None)  # queries may carry keys: never show them
+    for attempt in stamina.retry_context(
+        on=_retryable, attempts=attempts, timeout=RETRY_TIMEOUT,
+        wait_initial=RETRY_WAIT_INITIAL, wait_max=RETRY_WAIT_MAX,
+    ):
+        with attempt:
+            if limiter is not None:
+                limiter.wait()
+            try:
+                response = client.request(method, url, **kwargs)
+            except httpx.TimeoutException as exc:
+                raise TransientError(f"{source}: timed out: {method} {shown}", source=source) from exc
+            except httpx.TransportError as exc:
+                raise TransientError(
+                    f"{source}: connection failed: {method} {shown}: {type(exc).__name__}",
+                    source=source,
+                ) from exc
+            if limiter is not None:
+                limiter.update(response)
+            if check is not None:
+                check(response)
+            raise_for_status(response, source)
+            result = decode_json(response, source) if decode else response
+    return result
+
+
+def get_json(
+    client: httpx.Client, url: str, *, source: str, attempts: int = 4, check: Check | None = None,
+    limiter: RateLimiter | None = None, **kwargs: Any,
+) -> Any:
+    """GET a URL and decode JSON (see `request`)."""
+    return request(client, "GET", url, source=source, check=check, limiter=limiter,
+                   attempts=attempts, decode=True, **kwargs)

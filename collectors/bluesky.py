@@ -1,0 +1,204 @@
+"""Bluesky, through `app.bsky.feed.searchPosts` with an app-password session.
+
+Searches newest first (sort=latest) between `since` (the newest post of the previous run)
+and now. One query returns at most about 10,000 posts, so once a query's cursor runs out
+after a full window, `until` moves back to the oldest post seen and the search goes on.
+The session (`com.atproto.server.createSession`) is kept on the collector and refreshed
+with `com.atproto.server.refreshSession` when the access token expires.
+
+Credentials: REACTIONS_BLUESKY_HANDLE and REACTIONS_BLUESKY_APP_PASSWORD.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from collectors.base import (
+    AuthError, MalformedResponse, Page, backfill_start, iso, parse_items, parse_timestamp,
+    require_env,
+)
+from collectors.http import RateLimiter, get_json, make_client, request
+from reactions.models import Post, Story
+
+log = logging.getLogger(__name__)
+NAME = "bluesky"
+BASE_URL = "https://bsky.social/xrpc"
+ENV = ["REACTIONS_BLUESKY_HANDLE", "REACTIONS_BLUESKY_APP_PASSWORD"]
+LIMIT = 100
+#: Posts one query can page through before the service stops handing out cursors.
+WINDOW_CAP = 9_000
+
+
+# -- errors ------------------------------------------------------------------------------
+
+class SessionExpired(AuthError):
+    """The access token expired; the collector refreshes the session and retries once."""
+
+
+def check(response: httpx.Response) -> None:
+    """Map XRPC error bodies ({"error": "ExpiredToken", ...}) before the status mapping."""
+    if response.status_code in (400, 401):
+        try:
+            error = response.json().get("error")
+        except (ValueError, AttributeError):
+            return
+        if error in ("ExpiredToken", "InvalidToken"):
+            raise SessionExpired(f"{NAME}: session token {error}", source=NAME)
+        if error == "AuthenticationRequired" or response.status_code == 401:
+            raise AuthError(f"{NAME}: the handle or app password was refused; check "
+                            f"{' and '.join(ENV)}", source=NAME)
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+def post_url(uri: str, handle: str | None) -> str | None:
+    """The bsky.app address of an at:// post URI."""
+    parts = uri.removeprefix("at://").split("/")
+    if len(parts) != 3:
+        return None
+    return f"https://bsky.app/profile/{handle or parts[0]}/post/{parts[2]}"
+
+
+def sort_at(view: dict[str, Any]) -> datetime | None:
+    """The time search sorts and filters by: the earlier of createdAt and indexedAt."""
+    stamps = [parse_timestamp(view.get("indexedAt")),
+              parse_timestamp((view.get("record") or {}).get("createdAt"))]
+    stamps = [s for s in stamps if s is not None]
+    return min(stamps) if stamps else None
+
+
+def parse_post(view: dict[str, Any]) -> Post:
+    """One `app.bsky.feed.defs#postView` to a Post."""
+    uri = view["uri"]
+    record = view.get("record") or {}
+    text = record.get("text")
+    if not isinstance(text, str):
+        raise ValueError(f"post {uri} has no record text")
+    author = view.get("author") or {}
+    handle = author.get("handle")
+    reply = (record.get("reply") or {}).get("parent") or {}
+    langs = record.get("langs") or []
+    return Post(
+        platform=NAME,
+        native_id=uri,
+        text=text.strip(),
+        author=handle,
+        created_at=parse_timestamp(record.get("createdAt")) or parse_timestamp(view.get("indexedAt")),
+        url=post_url(uri, handle),
+        language=langs[0] if langs else None,
+        likes=int(view.get("likeCount") or 0),
+        reposts=int(view.get("repostCount") or 0) + int(view.get("quoteCount") or 0),
+        replies=int(view.get("replyCount") or 0),
+        reply_to=reply.get("uri"),
+        raw=view,
+    )
+
+
+def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
+    """One `searchPosts` response ({"posts": [postView...], "cursor": ...}) to posts."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("posts"), list):
+        raise MalformedResponse(f"{NAME}: response has no `posts` list", source=NAME)
+    return parse_items(payload["posts"], parse_post, source=NAME, skipped=skipped)
+
+
+# -- the collector -----------------------------------------------------------------------
+
+class BlueskyCollector:
+    """Searches each of the story's queries; one session per collector, reused across runs."""
+
+    name = NAME
+
+    def __init__(self, client: httpx.Client | None = None, base_url: str = BASE_URL,
+                 env: Mapping[str, str] | None = None, limiter: RateLimiter | None = None,
+                 **_: Any) -> None:
+        self.client = client or make_client()
+        self.base_url = base_url.rstrip("/")
+        self.env = env
+        self.limiter = limiter or RateLimiter(NAME)
+        self._session: dict[str, str] | None = None
+
+    # session -------------------------------------------------------------------------
+
+    def _login(self, base: str) -> None:
+        handle, password = require_env(NAME, ENV, self.env)
+        data = request(self.client, "POST", f"{base}/com.atproto.server.createSession",
+                       source=NAME, check=check, decode=True,
+                       json={"identifier": handle, "password": password})
+        if not isinstance(data, dict) or "accessJwt" not in data:
+            raise MalformedResponse(f"{NAME}: createSession answered without a token", source=NAME)
+        self._session = {"access": data["accessJwt"], "refresh": data.get("refreshJwt", "")}
+
+    def _refresh(self, base: str) -> None:
+        try:
+            data = request(self.client, "POST", f"{base}/com.atproto.server.refreshSession",
+                           source=NAME, check=check, decode=True,
+                           headers={"Authorization": f"Bearer {self._session['refresh']}"})
+            self._session = {"access": data["accessJwt"], "refresh": data["refreshJwt"]}
+        except (AuthError, KeyError, TypeError):
+            log.info("%s: refresh refused, logging in again", NAME)
+            self._login(base)
+
+    def _search(self, base: str, params: dict[str, Any]) -> Any:
+        if self._session is None:
+            self._login(base)
+        for attempt in (1, 2):
+            try:
+                return get_json(self.client, f"{base}/app.bsky.feed.searchPosts", source=NAME,
+                                check=check, limiter=self.limiter, params=params,
+                                headers={"Authorization": f"Bearer {self._session['access']}"})
+            except SessionExpired:
+                if attempt == 2:
+                    raise
+                log.info("%s: session expired, refreshing", NAME)
+                self._refresh(base)
+
+    # pages ---------------------------------------------------------------------------
+
+    def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
+        require_env(NAME, ENV, self.env)
+        base = str(options.get("base_url") or self.base_url).rstrip("/")
+        state: dict[str, dict[str, Any]] = json.loads(cursor) if cursor else {}
+        for query in options.get("queries") or story.queries or [story.title]:
+            q = state.setdefault(query, {"since": None, "until": None, "cursor": None,
+                                         "top": None, "window": 0})
+            if q["since"] is None:
+                q["since"] = iso(backfill_start(options))
+            while True:
+                params: dict[str, Any] = {"q": query, "sort": "latest", "limit": LIMIT,
+                                          "since": q["since"]}
+                if q["until"]:
+                    params["until"] = q["until"]
+                if q["cursor"]:
+                    params["cursor"] = q["cursor"]
+                if options.get("lang"):
+                    params["lang"] = options["lang"]
+                payload = self._search(base, params)
+                skipped: list[str] = []
+                posts = parse(payload, skipped=skipped)
+                stamps = [s for s in (sort_at(p.raw) for p in posts) if s is not None]
+                if stamps:
+                    newest = iso(max(stamps))
+                    q["top"] = max(newest, q["top"]) if q["top"] else newest
+                q["window"] += len(payload["posts"])
+                next_cursor = payload.get("cursor")
+                more = True
+                if next_cursor and payload["posts"]:
+                    q["cursor"] = next_cursor
+                elif stamps and q["window"] >= WINDOW_CAP:
+                    # The query's window is spent: search again below the oldest post seen
+                    # (plus a millisecond, so posts sharing that instant are not lost).
+                    q["until"] = iso(min(stamps) + timedelta(milliseconds=1))
+                    q["cursor"], q["window"] = None, 0
+                else:  # caught up with the previous run
+                    q["since"] = q["top"] or q["since"]
+                    q["until"], q["cursor"], q["window"] = None, None, 0
+                    more = False
+                yield Page(posts, json.dumps(state, sort_keys=True), skipped)
+                if not more:
+                    break

@@ -1,0 +1,202 @@
+"""YouTube comments, through the Data API v3 `commentThreads` of the story's videos.
+
+Videos come from the `video_ids` option, or are found with `search.list` for the story's
+queries (at most once per `discover_hours`, default 24, as it costs 100 quota units).
+Each video's threads are read newest first (order=time) with `pageToken` back to the
+newest comment of the previous run. Quota units are counted in the cursor per UTC day
+and a run stops before it would pass `daily_quota` (default 10,000, the API's default).
+The key travels in the `X-goog-api-key` header, never in a URL.
+
+Credentials: REACTIONS_YOUTUBE_API_KEY.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from collectors.base import (
+    AuthError, CollectorError, MalformedResponse, Page, RateLimited, backfill_start, iso,
+    parse_items, parse_timestamp, require_env,
+)
+from collectors.http import RateLimiter, get_json, make_client
+from nlp.text import html_to_text
+from reactions.models import Post, Story, utcnow
+
+log = logging.getLogger(__name__)
+NAME = "youtube"
+BASE_URL = "https://www.googleapis.com/youtube/v3"
+ENV = ["REACTIONS_YOUTUBE_API_KEY"]
+#: Quota units per call, from the API's quota calculator.
+COST = {"commentThreads": 1, "search": 100}
+DAILY_QUOTA = 10_000
+MAX_RESULTS = 100
+
+
+# -- errors ------------------------------------------------------------------------------
+
+class QuotaExceeded(RateLimited):
+    """The day's quota units are spent (by us, or as the API says); resumes tomorrow."""
+
+
+class CommentsDisabled(CollectorError):
+    """The video has comments turned off, or is gone; it is skipped."""
+
+
+def _reasons(response: httpx.Response) -> list[str]:
+    try:
+        errors = response.json()["error"].get("errors") or []
+        return [str(e.get("reason")) for e in errors if isinstance(e, dict)]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def check(response: httpx.Response) -> None:
+    """Map the API's error reasons before the generic status mapping."""
+    if response.status_code < 400:
+        return
+    reasons = _reasons(response)
+    if {"quotaExceeded", "dailyLimitExceeded"} & set(reasons):
+        raise QuotaExceeded(f"{NAME}: the API says the daily quota is spent; resuming tomorrow",
+                            source=NAME, retry_after=24 * 3600)
+    if {"commentsDisabled", "videoNotFound", "forbidden"} & set(reasons):
+        raise CommentsDisabled(f"{NAME}: comments unavailable ({', '.join(reasons)})", source=NAME)
+    if {"keyInvalid", "keyExpired", "accessNotConfigured"} & set(reasons):
+        raise AuthError(f"{NAME}: the API key was refused ({', '.join(reasons)}); check "
+                        f"{ENV[0]}", source=NAME)
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+def parse_thread(thread: dict[str, Any]) -> Post:
+    """One `youtube#commentThread` to a Post (its top-level comment)."""
+    snippet = thread["snippet"]
+    comment = snippet["topLevelComment"]
+    top = comment["snippet"]
+    text = top.get("textOriginal") or html_to_text(top.get("textDisplay") or "")
+    if not text.strip():
+        raise ValueError(f"thread {thread.get('id')} has no text")
+    video = snippet.get("videoId") or top.get("videoId")
+    return Post(
+        platform=NAME,
+        native_id=str(thread["id"]),
+        text=text.strip(),
+        author=top.get("authorDisplayName"),
+        created_at=parse_timestamp(top.get("publishedAt")),
+        url=f"https://www.youtube.com/watch?v={video}&lc={comment.get('id', thread['id'])}",
+        likes=int(top.get("likeCount") or 0),
+        replies=int(snippet.get("totalReplyCount") or 0),
+        raw=thread,
+    )
+
+
+def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
+    """One `youtube#commentThreadListResponse` to posts."""
+    if (not isinstance(payload, dict) or payload.get("kind") != "youtube#commentThreadListResponse"
+            or not isinstance(payload.get("items"), list)):
+        raise MalformedResponse(f"{NAME}: response is not a commentThreadListResponse",
+                                source=NAME)
+    return parse_items(payload["items"], parse_thread, source=NAME, skipped=skipped)
+
+
+# -- the collector -----------------------------------------------------------------------
+
+class YouTubeCollector:
+    """Comment threads of the configured (or discovered) videos, within the day's quota."""
+
+    name = NAME
+
+    def __init__(self, client: httpx.Client | None = None, base_url: str = BASE_URL,
+                 env: Mapping[str, str] | None = None, limiter: RateLimiter | None = None,
+                 **_: Any) -> None:
+        self.client = client or make_client()
+        self.base_url = base_url.rstrip("/")
+        self.env = env
+        self.limiter = limiter or RateLimiter(NAME)
+
+    def _spend(self, state: dict[str, Any], call: str, limit: int) -> None:
+        today = utcnow().date().isoformat()
+        quota = state.setdefault("quota", {"day": today, "used": 0})
+        if quota["day"] != today:
+            quota.update(day=today, used=0)
+        if quota["used"] + COST[call] > limit:
+            raise QuotaExceeded(
+                f"{NAME}: {quota['used']} of {limit} quota units used today; stopping until "
+                "tomorrow (raise `daily_quota` in the story's source if the project has more)",
+                source=NAME, retry_after=24 * 3600)
+        quota["used"] += COST[call]
+
+    def _videos(self, story: Story, state: dict[str, Any], options: dict[str, Any], base: str,
+                headers: dict[str, str], limit: int) -> tuple[list[str], bool]:
+        """The video ids to read, and whether a search was made (costing quota)."""
+        if options.get("video_ids"):
+            return [str(v) for v in options["video_ids"]], False
+        found = state.get("discovered") or {}
+        hours = float(options.get("discover_hours", 24))
+        if found.get("at") and parse_timestamp(found["at"]) > utcnow() - timedelta(hours=hours):
+            return found["ids"], False
+        ids: list[str] = []
+        after = iso(backfill_start(options)).replace(".000Z", "Z")
+        for query in story.queries or [story.title]:
+            self._spend(state, "search", limit)
+            payload = get_json(self.client, f"{base}/search", source=NAME, check=check,
+                               limiter=self.limiter, headers=headers, params={
+                                   "part": "snippet", "q": query, "type": "video",
+                                   "order": "date", "maxResults": 25, "publishedAfter": after})
+            for item in payload.get("items") or []:
+                video = (item.get("id") or {}).get("videoId") if isinstance(item, dict) else None
+                if video and video not in ids:
+                    ids.append(video)
+        # Newest videos first, then those found before, up to `max_videos`.
+        ids += [v for v in found.get("ids") or [] if v not in ids]
+        ids = ids[: int(options.get("max_videos", 50))]
+        state["discovered"] = {"at": iso(utcnow()), "ids": ids}
+        return ids, True
+
+    def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
+        (key,) = require_env(NAME, ENV, self.env)
+        base = str(options.get("base_url") or self.base_url).rstrip("/")
+        headers = {"X-goog-api-key": key}
+        limit = int(options.get("daily_quota", DAILY_QUOTA))
+        state: dict[str, Any] = json.loads(cursor) if cursor else {}
+        videos, searched = self._videos(story, state, options, base, headers, limit)
+        if searched:  # commit the quota spent and the videos found
+            yield Page([], json.dumps(state, sort_keys=True))
+        per_video = state.setdefault("videos", {})
+        for video in videos:
+            v = per_video.setdefault(video, {"page_token": None, "since": None, "top": None})
+            if v["since"] is None:
+                v["since"] = iso(backfill_start(options))
+            while True:
+                params = {"part": "snippet", "videoId": video, "order": "time",
+                          "maxResults": MAX_RESULTS, "textFormat": "plainText"}
+                if v["page_token"]:
+                    params["pageToken"] = v["page_token"]
+                self._spend(state, "commentThreads", limit)
+                skipped: list[str] = []
+                try:
+                    payload = get_json(self.client, f"{base}/commentThreads", source=NAME,
+                                       check=check, limiter=self.limiter, headers=headers,
+                                       params=params)
+                except CommentsDisabled as exc:
+                    log.info("%s: video %s skipped: %s", NAME, video, exc)
+                    yield Page([], json.dumps(state, sort_keys=True), [f"video {video}: {exc}"])
+                    break
+                posts = parse(payload, skipped=skipped)
+                stamps = [iso(p.created_at) for p in posts if p.created_at]
+                if stamps:
+                    v["top"] = max(stamps + ([v["top"]] if v["top"] else []))
+                token = payload.get("nextPageToken")
+                more = bool(token) and bool(stamps) and min(stamps) > v["since"]
+                if more:
+                    v["page_token"] = token
+                else:
+                    v["since"], v["page_token"] = v["top"] or v["since"], None
+                yield Page(posts, json.dumps(state, sort_keys=True), skipped)
+                if not more:
+                    break
