@@ -1,0 +1,225 @@
+"""Email digests against a real SMTP server (aiosmtpd) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import socket
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+from reactions import digest as digests
+from reactions import schema as t
+from reactions.cli import main
+from reactions.config import get_settings
+from reactions.models import utcnow
+from reactions.notify import DeliveryError, Mailer
+from reactions.store import Store
+from tests.test_dashboard import SCRIPT, seed
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.recipients: list[list[str]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    """An SMTP server on 127.0.0.1 and REACTIONS_SMTP_* pointing at it."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("REACTIONS_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("REACTIONS_SMTP_PORT", str(port))
+    monkeypatch.setenv("REACTIONS_SMTP_SECURITY", "none")
+    monkeypatch.setenv("REACTIONS_SMTP_FROM", "reactions@newsroom.example")
+    get_settings.cache_clear()
+    inbox.port = port
+    yield inbox
+    controller.stop()
+
+
+def subscription(store: Store, slug: str, **kwargs) -> dict:
+    sub_id = digests.add_subscription(store, slug, "editor@example.org", "daily", **kwargs)
+    return next(s for s in digests.list_subscriptions(store) if s["id"] == sub_id)
+
+
+def test_digest_mime_structure_parts_inline_image_and_escaping(sqlite_store, smtp):
+    story = seed(sqlite_store)
+    sub = subscription(sqlite_store, story.slug)
+    assert digests.send_digest(sqlite_store, sub) == "sent"
+    assert len(smtp.messages) == 1 and smtp.recipients == [["editor@example.org"]]
+    message = smtp.messages[0]
+    assert message["From"] == "reactions@newsroom.example"
+    assert "Seeded story" in message["Subject"] and "daily digest" in message["Subject"]
+    assert message.get_content_type() == "multipart/alternative"
+    plain, related = message.get_payload()
+    assert plain.get_content_type() == "text/plain"
+    assert related.get_content_type() == "multipart/related"
+    html_part, image = related.get_payload()
+    assert html_part.get_content_type() == "text/html"
+    assert image.get_content_type() == "image/png"
+    assert image.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
+    html, text = html_part.get_content(), plain.get_content()
+    assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html
+
+    # Post text: raw in the text part, escaped in the HTML, never a live tag or link.
+    assert SCRIPT in text
+    assert "&lt;script&gt;" in html and "<script" not in html
+    assert "&lt;b&gt;mallory&lt;/b&gt;" in html
+    assert "javascript:" not in html and "javascript:" not in text
+    assert 'href="https://example.org/' in html
+    # CSS is inlined for mail clients; shares, quotes and the failed source are there.
+    assert "<style" not in html and 'style="' in html
+    for part in (html, text):
+        assert "Supporters" in part and "first digest" in part
+        assert "hackernews failed" in part and "HTTP 503 from the API" in part
+    row = digests.digest_history(sqlite_store)[0]
+    assert row["status"] == "sent" and row["attempts"] == 1
+    assert set(row["summary"]["shares"]) == {"supporters", "skeptics", "neutral"}
+
+
+def test_change_since_the_last_digest(sqlite_store, smtp):
+    story = seed(sqlite_store)
+    sub = subscription(sqlite_store, story.slug)
+    yesterday = utcnow() - timedelta(days=1)
+    with sqlite_store.begin() as conn:
+        conn.execute(sa.insert(t.digests).values(
+            subscription_id=sub["id"], period_key=digests.period_key("daily", yesterday),
+            status="sent", attempts=1, sent_at=yesterday,
+            summary={"shares": {"supporters": 0.10, "skeptics": 0.5, "neutral": 0.4}}))
+    assert digests.send_digest(sqlite_store, sub) == "sent"
+    text = smtp.messages[0].get_body(preferencelist=("plain",)).get_content()
+    supporters = next(line for line in text.splitlines() if line.startswith("  Supporters "))
+    assert "+2" in supporters and "points" in supporters  # ~33% now against 10% before
+
+
+def test_digest_is_sent_once_per_period_across_a_restart(db_url, smtp):
+    store = Store(db_url)
+    story = seed(store)
+    subscription(store, story.slug, cron="* * * * *")
+    later = utcnow() + timedelta(minutes=2)
+    assert list(digests.send_due_digests(store, now=later).values()) == ["sent"]
+    store.close()
+
+    restarted = Store(db_url)  # a new process: nothing in memory
+    assert digests.send_due_digests(restarted, now=later + timedelta(minutes=5)) == {}
+    sub = digests.list_subscriptions(restarted)[0]
+    assert digests.send_digest(restarted, sub, now=later) == "already sent"
+    assert len(smtp.messages) == 1
+    # The next day is a new period.
+    assert list(digests.send_due_digests(restarted, now=later + timedelta(days=1)).values()) == [
+        "sent"]
+    assert len(smtp.messages) == 2
+    restarted.close()
+
+
+def test_failed_send_is_recorded_and_retried_after_a_refused_connection(sqlite_store, smtp,
+                                                                         monkeypatch):
+    story = seed(sqlite_store)
+    subscription(sqlite_store, story.slug, cron="* * * * *")
+    dead = free_port()  # nothing listens here: connection refused
+    monkeypatch.setenv("REACTIONS_SMTP_PORT", str(dead))
+    get_settings.cache_clear()
+    later = utcnow() + timedelta(minutes=2)
+    mailer = Mailer(get_settings(), attempts=2, wait_initial=0.01)
+    assert list(digests.send_due_digests(sqlite_store, now=later, mailer=mailer).values()) == [
+        "failed"]
+    row = digests.digest_history(sqlite_store)[0]
+    assert row["status"] == "failed" and row["attempts"] == 1
+    assert "ConnectionRefusedError" in row["error"] and "2 attempts" in row["error"]
+
+    monkeypatch.setenv("REACTIONS_SMTP_PORT", str(smtp.port))  # the server is back
+    get_settings.cache_clear()
+    assert list(digests.send_due_digests(sqlite_store, now=later).values()) == ["sent"]
+    row = digests.digest_history(sqlite_store)[0]
+    assert row["status"] == "sent" and row["attempts"] == 2 and row["error"] is None
+    assert len(smtp.messages) == 1
+
+
+def test_password_never_appears_in_errors_logs_or_the_store(sqlite_store, smtp, monkeypatch,
+                                                            caplog):
+    monkeypatch.setenv("REACTIONS_SMTP_USER", "desk")
+    monkeypatch.setenv("REACTIONS_SMTP_PASSWORD", "s3cret-pa55")
+    get_settings.cache_clear()
+    story = seed(sqlite_store)
+    sub = subscription(sqlite_store, story.slug)
+    mailer = Mailer(get_settings(), attempts=1)
+    assert "s3cret" not in repr(mailer)
+    with caplog.at_level(logging.DEBUG):
+        # aiosmtpd offers no AUTH without TLS, so the login cannot happen.
+        assert digests.send_digest(sqlite_store, sub, mailer=mailer) == "failed"
+    stored = str(digests.digest_history(sqlite_store))
+    assert "AUTH" in stored or "auth" in stored
+    assert "s3cret" not in stored and "s3cret" not in caplog.text
+
+
+def test_cli_digest_sends_dry_runs_and_refuses_bad_input(sqlite_url, smtp, monkeypatch, tmp_path,
+                                                         capsys):
+    monkeypatch.setenv("REACTIONS_DATABASE_URL", sqlite_url)
+    store = Store(sqlite_url)
+    seed(store)
+    eml = tmp_path / "digest.eml"
+    assert main(["digest", "--story", "seeded", "--to", "a@example.org", "--dry-run", str(eml)]) == 0
+    written = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert written.get_content_type() == "multipart/alternative" and smtp.messages == []
+    assert digests.digest_history(store) == []
+
+    assert main(["digest", "--story", "seeded", "--to", "a@example.org"]) == 0
+    assert main(["digest", "--story", "seeded", "--to", "a@example.org"]) == 0
+    out = capsys.readouterr().out
+    assert "sent to a@example.org" in out and "already went" in out
+    assert len(smtp.messages) == 1
+    assert digests.list_subscriptions(store)[0]["active"] is False  # a one-off, not a subscription
+
+    assert main(["digest", "--story", "seeded", "--to", "a@example.org", "--period", "weekly",
+                 "--subscribe", "--cron", "30 6 * * fri"]) == 0
+    weekly = next(s for s in digests.list_subscriptions(store) if s["period"] == "weekly")
+    assert weekly["active"] is True and weekly["cron"] == "30 6 * * fri"
+
+    assert main(["digest", "--story", "seeded", "--to", "not-an-address"]) == 2
+    assert main(["digest", "--story", "nope", "--to", "a@example.org"]) == 2
+    assert main(["digest", "--story", "seeded", "--to", "a@example.org", "--subscribe",
+                 "--cron", "every day"]) == 2
+    err = capsys.readouterr().err
+    assert "not an email address" in err and "unknown story" in err and "crontab" in err
+    store.close()
+
+
+def test_cli_digest_without_smtp_settings_says_what_to_set(sqlite_url, monkeypatch, capsys):
+    monkeypatch.setenv("REACTIONS_DATABASE_URL", sqlite_url)
+    store = Store(sqlite_url)
+    seed(store)
+    assert main(["digest", "--story", "seeded", "--to", "a@example.org"]) == 2
+    assert "REACTIONS_SMTP_HOST" in capsys.readouterr().err
+    store.close()
+
+
+def test_due_logic_follows_the_cron_and_the_subscription_start():
+    now = utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
+    fired = digests.last_fire_time("0 7 * * *", now, timedelta(days=1))
+    assert fired == now.replace(hour=7)
+    assert digests.period_key("weekly", now).startswith(str(now.isocalendar()[0]))
+    with pytest.raises(ValueError, match="crontab"):
+        digests.validate_cron("61 * * * *")
+    with pytest.raises(DeliveryError, match="REACTIONS_SMTP_HOST"):
+        Mailer(get_settings())
