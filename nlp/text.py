@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from html.parser import HTMLParser
 
 _BLOCK_TAGS = {"p", "br", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "tr"}
@@ -127,4 +129,50 @@ def near_duplicates(
                 lsh.insert(str(index), mh)
         if index >= len(existing):
             result.append(original)
+    return result
+
+
+@lru_cache(maxsize=8)
+def _lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows) that datasketch's LSH picks for this threshold, so both agree."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
+
+
+def _key64(tag: bytes, data: bytes) -> int:
+    """A signed 64-bit key (fits a BIGINT) for one band or exact text."""
+    digest = hashlib.blake2b(data, digest_size=8, person=tag.ljust(16, b"\0")[:16]).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def dedup_keys(
+    texts: Sequence[str], *, threshold: float = 0.8, num_perm: int = 64,
+) -> list[list[int]]:
+    """For each text, the keys it is filed under for near-duplicate lookup.
+
+    Two texts sharing any key are near-duplicates: one key per MinHash LSH band (word
+    3-shingles; the same banding datasketch's `MinHashLSH` uses) and one for the exact
+    text after `dedup_key`, which catches repeats too short to shingle. Keys are stored
+    with the original posts, so a new post is checked against everything already stored
+    with an indexed lookup instead of rebuilding an index of the whole story.
+    """
+    from datasketch import MinHash
+
+    bands, rows = _lsh_bands(threshold, num_perm)
+    shingle_sets = [shingles(text) for text in texts]
+    with_shingles = [i for i, s in enumerate(shingle_sets) if s]
+    hashes = MinHash.bulk([list(shingle_sets[i]) for i in with_shingles], num_perm=num_perm)
+    result: list[list[int]] = [[] for _ in texts]
+    for index, minhash in zip(with_shingles, hashes):
+        values = minhash.hashvalues.astype(">u8")
+        result[index] = [
+            _key64(b"band%d" % band, values[band * rows : (band + 1) * rows].tobytes())
+            for band in range(bands)
+        ]
+    for index, text in enumerate(texts):
+        key = dedup_key(text)
+        if key:
+            result[index].append(_key64(b"exact", key.encode()))
     return result

@@ -1,0 +1,36 @@
+"""Near-duplicates and reposts are linked to their original as pages arrive, incrementally."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from reactions.models import Post, Story
+from reactions.pipeline import link_duplicates, store_page
+
+T0 = datetime(2025, 11, 20, 12, tzinfo=timezone.utc)
+ORIGINAL = "Finally someone is willing to talk to Maduro directly, and I support this call."
+
+
+def post(i, text, platform="bluesky"):
+    return Post(platform=platform, native_id=str(i), text=text, created_at=T0 + timedelta(minutes=i))
+
+
+def test_reposts_link_to_the_original_across_pages_and_platforms(store):
+    store.save_story(Story(slug="d", title="D", claim="The call is right."))
+    store_page(store, "d", "bluesky", [post(1, ORIGINAL), post(2, "Strikes on boats are illegal.")],
+               "c1")
+    later = [post(3, f"RT @alice: {ORIGINAL} https://t.co/abc", "x"),
+             post(4, ORIGINAL.replace("directly, and", "directly and").upper(), "mastodon"),
+             post(5, "Something else entirely about oil prices and the navy today.")]
+    assert store_page(store, "d", "x", later, "c2") == 3
+    posts = {p.native_id + p.platform: p for p in store.posts("d")}
+    original = posts["1bluesky"].id
+    assert posts["3x"].duplicate_of == original
+    assert posts["4mastodon"].duplicate_of == original
+    assert posts["5bluesky"].duplicate_of is None and posts["2bluesky"].duplicate_of is None
+    assert store.count_posts("d") == 5  # repeats count in totals
+    # Seeing the same page again changes nothing; a full re-link agrees with the incremental one.
+    store_page(store, "d", "x", later, "c2")
+    assert link_duplicates(store, "d") == 2
+    again = {p.native_id + p.platform: p.duplicate_of for p in store.posts("d")}
+    assert again == {k: p.duplicate_of for k, p in posts.items()}
