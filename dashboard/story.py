@@ -33,8 +33,7 @@ st.caption("Claim: " + escape_markdown(story.claim))
 
 options = queries.filter_options(slug)
 left, middle, right = st.columns(3)
-window = left.selectbox("Window", list(queries.WINDOWS), index=len(queries.WINDOWS) - 1,
-                        key="window")
+window = left.selectbox("Window", list(queries.WINDOWS), index=2, key="window")
 sources = middle.multiselect("Sources", options["sources"], key="sources",
                              placeholder="all sources")
 languages = right.multiselect("Languages", options["languages"], key="languages",
@@ -46,7 +45,7 @@ total = sum(counts[b] for b in BUCKETS)
 columns = st.columns(len(BUCKETS) + 1)
 for column, bucket in zip(columns, BUCKETS):
     share = f"{round(100 * counts[bucket] / total)}%" if total else "-"
-    column.metric(bucket.capitalize(), counts[bucket], share, delta_color="off")
+    column.metric(bucket.capitalize(), counts[bucket], share, delta_color="off", delta_arrow="off")
 columns[-1].metric("Unclassified", counts.get("unclassified", 0))
 
 
