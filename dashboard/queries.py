@@ -68,6 +68,17 @@ def latest_summary(slug: str) -> Summary | None:
 
 
 @st.cache_data(ttl=TTL_SECONDS)
+def breakdown(slug: str, filters: Filters, step_seconds: int) -> dict:
+    """Counts, stance series and volume series in one pass (the Story page needs all three)."""
+    return aggregates.breakdown(get_store(), slug, filters, step_seconds=step_seconds)
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def top_posts_by_bucket(slug: str, filters: Filters, limit: int = 3) -> dict[str, list[dict]]:
+    return aggregates.top_posts_by_bucket(get_store(), slug, filters, limit=limit)
+
+
+@st.cache_data(ttl=TTL_SECONDS)
 def stance_series(slug: str, filters: Filters, step_seconds: int) -> list[dict]:
     return aggregates.stance_series(get_store(), slug, filters, step_seconds=step_seconds)
 

@@ -39,8 +39,10 @@ sources = middle.multiselect("Sources", options["sources"], key="sources",
 languages = right.multiselect("Languages", options["languages"], key="languages",
                               placeholder="all languages")
 filters = queries.filters_for(window, sources, languages)
+step = queries.step_for(window)
+overview = queries.breakdown(slug, filters, step)
 
-counts = queries.bucket_counts(slug, filters)
+counts = overview["counts"]
 total = sum(counts[b] for b in BUCKETS)
 columns = st.columns(len(BUCKETS) + 1)
 for column, bucket in zip(columns, BUCKETS):
@@ -76,11 +78,10 @@ else:
         with tab:
             st.code(render_summary(summary, story, fmt), language=language, wrap_lines=True)
 
-step = queries.step_for(window)
 chart_left, chart_right = st.columns(2)
 with chart_left:
     st.subheader("Stance shares over time")
-    series = queries.stance_series(slug, filters, step)
+    series = overview["stance"]
     if series:
         chart = alt.Chart(alt.Data(values=[{**r, "time": r["time"].isoformat()} for r in series]))
         st.altair_chart(chart.mark_area().encode(
@@ -94,7 +95,7 @@ with chart_left:
         st.write("No classified posts in this window.")
 with chart_right:
     st.subheader("Volume by source")
-    volume = queries.volume_series(slug, filters, step)
+    volume = overview["volume"]
     if volume:
         chart = alt.Chart(alt.Data(values=[{**r, "time": r["time"].isoformat()} for r in volume]))
         st.altair_chart(chart.mark_bar().encode(
@@ -117,6 +118,7 @@ def _quote(post: dict) -> str:
 
 st.subheader("Themes and quotes")
 themes = (summary.payload or {}).get("themes", {}) if summary else {}
+top = queries.top_posts_by_bucket(slug, filters)
 for column, bucket in zip(st.columns(len(BUCKETS)), BUCKETS):
     with column:
         st.markdown(f"**{bucket.capitalize()}**")
@@ -124,7 +126,7 @@ for column, bucket in zip(st.columns(len(BUCKETS)), BUCKETS):
             label = theme.get("label") if isinstance(theme, dict) else str(theme)
             if label:
                 st.caption(escape_markdown(f"Theme: {label}"))
-        quotes = queries.top_posts(slug, bucket, filters)
+        quotes = top[bucket]
         if not quotes:
             st.write("No posts.")
         for post in quotes:

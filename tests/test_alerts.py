@@ -148,3 +148,22 @@ def test_bad_rules_are_refused_with_a_reason(sqlite_store, kwargs, message):
     with pytest.raises(alert_rules.AlertRuleError, match=message):
         alert_rules.add_rule(sqlite_store, kind, **kwargs)
     assert alert_rules.list_rules(sqlite_store) == []
+
+
+def test_reactions_run_schedules_the_digest_and_alert_checks(sqlite_store, monkeypatch):
+    from reactions.schedule import Runner, build_scheduler
+
+    monkeypatch.setenv("REACTIONS_ALERT_CHECK_MINUTES", "2")
+    from reactions.config import get_settings
+
+    get_settings.cache_clear()
+    scheduler = build_scheduler(Runner(sqlite_store), [])
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert {"digests", "alerts"} <= set(jobs)
+    assert jobs["alerts"].trigger.interval == timedelta(minutes=2)
+    # The job itself runs a check: a rule on a spiking story fires from it.
+    sqlite_store.save_story(STORY)
+    add_posts(sqlite_store, [60] + [10] * 24, now=utcnow())
+    alert_rules.add_rule(sqlite_store, "volume_spike")
+    jobs["alerts"].func()
+    assert len(aggregates.alerts(sqlite_store)) == 1
