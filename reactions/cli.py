@@ -24,7 +24,9 @@ COMMANDS: dict[str, str] = {
     "blurb": "reactions.commands.blurb",
     "run": "reactions.commands.run",
     "status": "reactions.commands.status",
+    "import": "reactions.commands.import_pages",
     "dashboard": "reactions.commands.dashboard",
+    "digest": "reactions.commands.digest",
 }
 
 
