@@ -19,7 +19,13 @@ from typing import Any
 import httpx
 import stamina
 
-from collectors.base import AuthError, CollectorError, MalformedResponse, RateLimited, TransientError
+from collectors.base import (
+    AuthError,
+    CollectorError,
+    MalformedResponse,
+    RateLimited,
+    TransientError,
+)
 from reactions import __version__
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,11 @@ from typing import Any
 import httpx
 
 from collectors.base import (
-    MalformedResponse, Page, backfill_start, parse_items, parse_timestamp,
+    MalformedResponse,
+    Page,
+    backfill_start,
+    parse_items,
+    parse_timestamp,
 )
 from collectors.http import RateLimiter, decode_json, make_client, request
 from nlp.text import html_to_text

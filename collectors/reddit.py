@@ -20,7 +20,13 @@ from typing import Any
 import httpx
 
 from collectors.base import (
-    AuthError, MalformedResponse, Page, backfill_start, parse_items, parse_timestamp, require_env,
+    AuthError,
+    MalformedResponse,
+    Page,
+    backfill_start,
+    parse_items,
+    parse_timestamp,
+    require_env,
 )
 from collectors.http import RateLimiter, get_json, make_client, request
 from nlp.text import unescape

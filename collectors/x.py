@@ -18,7 +18,12 @@ from typing import Any
 import httpx
 
 from collectors.base import (
-    MalformedResponse, Page, backfill_start, parse_items, parse_timestamp, require_env,
+    MalformedResponse,
+    Page,
+    backfill_start,
+    parse_items,
+    parse_timestamp,
+    require_env,
 )
 from collectors.http import RateLimiter, get_json, make_client
 from nlp.text import unescape

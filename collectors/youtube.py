@@ -21,8 +21,16 @@ from typing import Any
 import httpx
 
 from collectors.base import (
-    AuthError, CollectorError, MalformedResponse, Page, RateLimited, backfill_start, iso,
-    parse_items, parse_timestamp, require_env,
+    AuthError,
+    CollectorError,
+    MalformedResponse,
+    Page,
+    RateLimited,
+    backfill_start,
+    iso,
+    parse_items,
+    parse_timestamp,
+    require_env,
 )
 from collectors.http import RateLimiter, get_json, make_client
 from nlp.text import html_to_text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import zlib
 from collections.abc import Sequence
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -88,7 +89,11 @@ def dedup_key(text: str) -> str:
 
 
 def shingles(text: str, size: int = 3) -> set[bytes]:
-    words = dedup_key(text).split()
+    return _shingles_of_key(dedup_key(text), size)
+
+
+def _shingles_of_key(key: str, size: int = 3) -> set[bytes]:
+    words = key.split()
     if len(words) < size:
         return {" ".join(words).encode()} if words else set()
     return {" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1)}
@@ -161,9 +166,13 @@ def dedup_keys(
     from datasketch import MinHash
 
     bands, rows = _lsh_bands(threshold, num_perm)
-    shingle_sets = [shingles(text) for text in texts]
+    keyed = [dedup_key(text) for text in texts]
+    shingle_sets = [_shingles_of_key(key) for key in keyed]
     with_shingles = [i for i, s in enumerate(shingle_sets) if s]
-    hashes = MinHash.bulk([list(shingle_sets[i]) for i in with_shingles], num_perm=num_perm)
+    # crc32 is a C call, ten times cheaper than datasketch's default sha1 per shingle, and
+    # stable across processes (unlike hash()), which matters as the keys are stored.
+    hashes = MinHash.bulk([list(shingle_sets[i]) for i in with_shingles], num_perm=num_perm,
+                          hashfunc=zlib.crc32)
     result: list[list[int]] = [[] for _ in texts]
     for index, minhash in zip(with_shingles, hashes):
         values = minhash.hashvalues.astype(">u8")
@@ -171,8 +180,7 @@ def dedup_keys(
             _key64(b"band%d" % band, values[band * rows : (band + 1) * rows].tobytes())
             for band in range(bands)
         ]
-    for index, text in enumerate(texts):
-        key = dedup_key(text)
+    for index, key in enumerate(keyed):
         if key:
             result[index].append(_key64(b"exact", key.encode()))
     return result

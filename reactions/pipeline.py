@@ -54,9 +54,56 @@ def prepare_posts(posts: Sequence[Post]) -> None:
         post.language = detect_language(post.text) or tagged
 
 
+def store_page(
+    store: Store, story: str, source: str, posts: Sequence[Post], cursor: str | None, *,
+    save_cursor: bool = True,
+) -> int:
+    """Store one page: language tags, posts, duplicate links and the cursor in one transaction.
+
+    The text work (language, MinHash keys) is done before the transaction opens, so the
+    database is locked only for the writes. Returns how many posts are new to the story.
+    """
+    from nlp.text import dedup_keys
+
+    prepare_posts(posts)
+    keys = dedup_keys([p.text for p in posts])
+    with store.begin() as conn:
+        added = store.upsert_posts(story, posts, source=source, conn=conn)
+        link_new_duplicates(store, story, posts, keys, conn=conn)
+        if save_cursor:
+            store.save_cursor(story, source, cursor, conn=conn)
+    return added
+
+
+def link_new_duplicates(
+    store: Store, story: str, posts: Sequence[Post], keys: Sequence[Sequence[int]], *, conn: Any,
+) -> int:
+    """Link stored posts that repeat a post the story already has (or an earlier one of these).
+
+    Only the new posts' keys are looked up, so the cost does not grow with the story. A
+    post already filed as an original stays one; returns how many posts were linked.
+    """
+    owners = store.dedup_owners(story, [k for ks in keys for k in ks], conn=conn)
+    new_keys: list[tuple[int, int]] = []
+    links: dict[int, int] = {}
+    for post, post_keys in zip(posts, keys):
+        found = {owners[k] for k in post_keys if k in owners}
+        if post.id is None or not post_keys or post.id in found:
+            continue
+        if found:
+            links[post.id] = post.duplicate_of = min(found)
+            continue
+        for key in post_keys:
+            owners[key] = post.id
+            new_keys.append((key, post.id))
+    store.file_duplicates(story, new_keys, links, conn=conn)
+    return len(links)
+
+
 def collect_source(
     store: Store, story: Story, source: str, *, options: dict[str, Any] | None = None,
     collector: Any = None, stop: threading.Event | None = None, progress: Progress | None = None,
+    next_run: datetime | Callable[[], datetime | None] | None = None,
 ) -> SourceResult:
     """Run one source for one story: each page is committed with its cursor before the next.
 
@@ -71,8 +118,7 @@ def collect_source(
         collector = collector or get_collector(source)
         cursor = store.get_cursor(story.slug, source)
         for page in collector.pages(story, cursor, options):
-            prepare_posts(page.posts)
-            added = store.commit_page(story.slug, source, page.posts, page.cursor)
+            added = store_page(store, story.slug, source, page.posts, page.cursor)
             result.added += added
             result.pages += 1
             result.skipped.extend(page.skipped)
@@ -89,10 +135,13 @@ def collect_source(
     except CollectorError as exc:
         result.error = str(exc)
         log.error("%s/%s: %s", story.slug, source, exc)
+    except Exception as exc:  # a bug or an unexpected answer: record it, keep the scheduler up
+        result.error = f"unexpected {type(exc).__name__}: {exc}"
+        log.exception("%s/%s: unexpected error", story.slug, source)
     finally:
-        store.finish_run(run_id, added=result.added, pages=result.pages, error=result.error)
-    if result.added:
-        link_duplicates(store, story.slug)
+        when = next_run() if callable(next_run) else next_run
+        store.finish_run(run_id, added=result.added, pages=result.pages, error=result.error,
+                         next_run=when)
     return result
 
 
@@ -113,18 +162,19 @@ def collect(
 
 
 def link_duplicates(store: Store, story: str) -> int:
-    """Link each of the story's posts that repeats an earlier one to that original."""
-    from nlp.text import near_duplicates
+    """Re-link every post of the story from scratch, oldest first (after a threshold change,
+    or for posts stored before dedup keys existed); returns how many are repeats."""
+    from nlp.text import dedup_keys
 
     posts = sorted(store.posts(story), key=lambda p: (p.created_at or p.collected_at, p.id))
-    originals = near_duplicates([p.text for p in posts])
-    links = {}
-    for post, original in zip(posts, originals):
-        target = posts[original].id if original is not None else None
-        if target != post.duplicate_of:
-            links[post.id] = target
-    store.set_duplicates(links)
-    return sum(1 for v in links.values() if v is not None)
+    linked = 0
+    with store.begin() as conn:
+        store.clear_duplicates(story, conn=conn)
+        for start in range(0, len(posts), 1000):
+            chunk = posts[start : start + 1000]
+            linked += link_new_duplicates(store, story, chunk, dedup_keys([p.text for p in chunk]),
+                                          conn=conn)
+    return linked
 
 
 def classify(

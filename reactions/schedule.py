@@ -31,6 +31,25 @@ class Runner:
         self._clients = clients or {}
         self._classifier_lock = threading.Lock()
         self._story_locks: dict[str, threading.Lock] = {}
+        # One collector per source for the life of the process: one HTTP client, one
+        # session (Bluesky) or token (Reddit), reused by every run.
+        self._collectors: dict[str, Any] = {}
+        self._collectors_lock = threading.Lock()
+        self.scheduler: Any = None  # set by build_scheduler; tells each run its next run
+
+    def collector(self, source: str) -> Any:
+        from collectors.base import get_collector
+
+        with self._collectors_lock:
+            if source not in self._collectors:
+                kwargs = {"client": self._clients[source]} if source in self._clients else {}
+                self._collectors[source] = get_collector(source, **kwargs)
+            return self._collectors[source]
+
+    def next_run(self, slug: str, source: str):
+        """When the scheduler will run this job next (None outside the scheduler)."""
+        job = self.scheduler.get_job(f"{slug}:{source}") if self.scheduler is not None else None
+        return job.next_run_time if job is not None else None
 
     def classifier(self) -> Any:
         with self._classifier_lock:
@@ -42,7 +61,7 @@ class Runner:
 
     def collect_job(self, slug: str, source: str) -> None:
         """One scheduled run of one source; classifies and summarizes when posts arrived."""
-        from collectors.base import get_collector
+        from collectors.base import CollectorError
         from reactions.pipeline import classify, collect_source, summarize
 
         if self.stop.is_set():
@@ -51,16 +70,27 @@ class Runner:
         if not story.active:
             return
         options = next((s.options for s in story.sources if s.name == source), {})
-        collector = None
-        if source in self._clients:
-            collector = get_collector(source, client=self._clients[source])
+        try:
+            collector = self.collector(source)
+        except CollectorError as exc:  # unknown source: recorded like any failed run
+            collector = _Failing(exc)
         result = collect_source(self.store, story, source, options=options, collector=collector,
-                                stop=self.stop)
+                                stop=self.stop, next_run=lambda: self.next_run(slug, source))
         log.info("%s/%s: %d new posts", slug, source, result.added)
         if result.added and not self.stop.is_set():
             with self._story_locks.setdefault(slug, threading.Lock()):
                 classify(self.store, story, classifier=self.classifier())
                 summarize(self.store, story)
+
+
+class _Failing:
+    """Stands in for a collector that could not be built, so the run records why."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def pages(self, *_: Any):
+        raise self.error
 
 
 def build_scheduler(runner: Runner, stories: list[Story], *, first_run_now: bool = True):
@@ -79,6 +109,10 @@ def build_scheduler(runner: Runner, stories: list[Story], *, first_run_now: bool
                 minutes=minutes, jitter=min(60, minutes * 6),
                 next_run_time=utcnow() if first_run_now else utcnow() + timedelta(minutes=minutes),
             )
+    runner.scheduler = scheduler
+    from reactions.notify import add_notification_jobs  # digests and alerts (#6)
+
+    add_notification_jobs(scheduler, runner.store, stop=runner.stop)
     return scheduler
 
 

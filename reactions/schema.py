@@ -193,3 +193,13 @@ alerts = sa.Table(
 )
 
 sa.Index("ix_posts_created_at", posts.c.created_at)
+
+# Near-duplicate lookup: the MinHash LSH band keys (and exact-text key) of each story's
+# original posts, so a new post is checked with an indexed lookup (migration 0002).
+dedup_keys = sa.Table(
+    "dedup_keys", metadata,
+    sa.Column("story", sa.String(100), sa.ForeignKey("stories.slug", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("post_id", sa.Integer, sa.ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    sa.Index("ix_dedup_keys_post", "post_id"),
+)

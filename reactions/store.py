@@ -216,7 +216,9 @@ class Store:
                 set_={"likes": stmt.excluded.likes, "reposts": stmt.excluded.reposts,
                       "replies": stmt.excluded.replies},
             ).returning(t.posts.c.id, t.posts.c.platform, t.posts.c.native_id)
-            for row in conn.execute(stmt.values(chunk)):
+            # executemany: compiled once and cached (a multi-row VALUES is recompiled per
+            # batch size, which dominated ingest time); batched by insertmanyvalues.
+            for row in conn.execute(stmt, chunk):
                 ids[(row.platform, row.native_id)] = row.id
         for key, post in unique.items():
             post.id = ids[key]
@@ -226,10 +228,10 @@ class Store:
                  for i in ids.values()]
         added = 0
         for start in range(0, len(links), CHUNK):
-            stmt = (self._insert(t.story_posts).values(links[start : start + CHUNK])
-                    .on_conflict_do_nothing().returning(t.story_posts.c.post_id))
+            stmt = (self._insert(t.story_posts).on_conflict_do_nothing()
+                    .returning(t.story_posts.c.post_id))
             # rowcount is unreliable for multi-row inserts on PostgreSQL; count what came back.
-            added += len(conn.execute(stmt).all())
+            added += len(conn.execute(stmt, links[start : start + CHUNK]).all())
         return added
 
     def _story_posts_query(self, story: str, since: datetime | None, until: datetime | None):
@@ -504,6 +506,40 @@ class Store:
                  .order_by(t.runs.c.story, t.runs.c.source))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+    # -- near-duplicate keys (collectors, #3) ------------------------------------------
+
+    def dedup_owners(self, story: str, keys: Sequence[int], *, conn: Connection) -> dict[int, int]:
+        """key -> id of the original post filed under it, for the keys the story knows."""
+        owners: dict[int, int] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), CHUNK):
+            query = sa.select(t.dedup_keys.c.key, t.dedup_keys.c.post_id).where(
+                t.dedup_keys.c.story == story, t.dedup_keys.c.key.in_(unique[start : start + CHUNK]))
+            owners.update((key, pid) for key, pid in conn.execute(query))
+        return owners
+
+    def file_duplicates(
+        self, story: str, keys: Sequence[tuple[int, int]], links: dict[int, int], *,
+        conn: Connection,
+    ) -> None:
+        """File (key, post id) rows of new originals and set `duplicate_of` of repeats."""
+        rows = [{"story": story, "key": k, "post_id": pid} for k, pid in keys]
+        for start in range(0, len(rows), CHUNK):
+            conn.execute(self._insert(t.dedup_keys).on_conflict_do_nothing(),
+                         rows[start : start + CHUNK])
+        if links:
+            conn.execute(
+                sa.update(t.posts).where(t.posts.c.id == sa.bindparam("pid"))
+                .values(duplicate_of=sa.bindparam("orig")),
+                [{"pid": k, "orig": v} for k, v in links.items()],
+            )
+
+    def clear_duplicates(self, story: str, *, conn: Connection) -> None:
+        """Forget the story's dedup keys and links (before re-linking every post)."""
+        conn.execute(sa.delete(t.dedup_keys).where(t.dedup_keys.c.story == story))
+        ids = sa.select(t.story_posts.c.post_id).where(t.story_posts.c.story == story)
+        conn.execute(sa.update(t.posts).where(t.posts.c.id.in_(ids)).values(duplicate_of=None))
 
 
 def make_engine(url: str) -> Engine:

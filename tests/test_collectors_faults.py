@@ -17,7 +17,12 @@ from collectors.http import MAX_WAIT, get_json
 from reactions.models import SourceConfig, Story
 from reactions.pipeline import collect, collect_source
 from tests.replay import (
-    Replay, bluesky_search, bluesky_session, fixture, json_response, make_bluesky_posts,
+    Replay,
+    bluesky_search,
+    bluesky_session,
+    fixture,
+    json_response,
+    make_bluesky_posts,
 )
 
 BSKY_ENV = {"REACTIONS_BLUESKY_HANDLE": "desk.bsky.social",
