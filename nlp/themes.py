@@ -27,8 +27,10 @@ from nlp.embed import DEFAULT_ENCODER
 
 #: Candidate numbers of themes per bucket; the silhouette picks one.
 MIN_K, MAX_K = 2, 10
-#: Buckets at least this large start the search at 3 themes (tuned on ArgKP train).
+#: In buckets at least this large, two themes must beat three or more by this silhouette
+#: margin (a large bucket rarely makes only two points; tuned on ArgKP train).
 LARGE_BUCKET = 30
+TWO_THEME_MARGIN = 0.1
 #: Silhouette is computed on at most this many posts (it is quadratic).
 SILHOUETTE_SAMPLE = 2000
 #: The projection learned on ArgKP train, and the encoder whose vectors it projects.
@@ -68,7 +70,7 @@ def clean_phrase(text: str, max_words: int = PHRASE_WORDS) -> str:
     first = _CLAUSE.split(text, maxsplit=1)[0] if text else text
     words = first.split()
     if len(words) > max_words:
-        first = " ".join(words[:max_words]).rstrip(",;:-") + "..."
+        return " ".join(words[:max_words]).rstrip(" .!?;:,-") + "..."
     return first.rstrip(" .!?;:,")
 
 
@@ -115,7 +117,7 @@ def cluster_labels(features: np.ndarray, *, min_size: int = MIN_SIZE, seed: int 
     from sklearn.metrics import silhouette_score
 
     n = len(features)
-    low = 3 if n >= LARGE_BUCKET else MIN_K
+    low = MIN_K
     high = min(MAX_K, n // max(min_size, 1))
     if high < low:
         return np.zeros(n, dtype=int)
@@ -126,6 +128,8 @@ def cluster_labels(features: np.ndarray, *, min_size: int = MIN_SIZE, seed: int 
             continue
         score = silhouette_score(features, labels, metric="cosine",
                                  sample_size=min(n, SILHOUETTE_SAMPLE), random_state=seed)
+        if k == 2 and n >= LARGE_BUCKET:
+            score -= TWO_THEME_MARGIN
         if best is None or score > best[0]:
             best = (score, labels)
     return best[1] if best is not None else np.zeros(n, dtype=int)
