@@ -118,7 +118,8 @@ def cluster_labels(features: np.ndarray, *, min_size: int = MIN_SIZE, seed: int 
 
     n = len(features)
     low = MIN_K
-    high = min(MAX_K, n // max(min_size, 1))
+    distinct = len(np.unique(np.round(features, 5), axis=0))
+    high = min(MAX_K, n // max(min_size, 1), distinct)
     if high < low:
         return np.zeros(n, dtype=int)
     best: tuple[float, np.ndarray] | None = None
@@ -162,19 +163,20 @@ def _representatives(
     if boost.max() > 0:
         boost = boost / boost.max()
     score = similarity + 0.15 * boost
+    order = [int(members[j]) for j in np.argsort(-score, kind="stable")]
     picked: list[int] = []
     seen_texts: set[str] = set()
-    for j in np.argsort(-score, kind="stable"):
-        index = int(members[j])
-        key = " ".join(texts[index].lower().split())
-        if key in seen_texts:
-            continue
-        if picked and float(np.max(embeddings[picked] @ embeddings[index])) > SAME_POST_SIMILARITY:
-            continue
-        picked.append(index)
-        seen_texts.add(key)
-        if len(picked) == k:
-            break
+    # First pass: posts that say it differently; second: fill up with any distinct text.
+    for strict in (True, False):
+        for index in order:
+            key = " ".join(re.findall(r"\w+", texts[index].lower()))
+            if len(picked) == k or key in seen_texts:
+                continue
+            if strict and picked and float(
+                    np.max(embeddings[picked] @ embeddings[index])) > SAME_POST_SIMILARITY:
+                continue
+            picked.append(index)
+            seen_texts.add(key)
     return picked
 
 

@@ -249,18 +249,91 @@ def parse_window(text: str | None) -> timedelta | None:
     return timedelta(**{units[unit]: int(number)})
 
 
-def summarize(
-    store: Store, story: Story, *, since: timedelta | None = None, writer: Any = None,
-    now: datetime | None = None, save: bool = True,
-) -> Summary:
-    """Write (and store) the "What people are saying" paragraph for the story's window."""
-    from nlp.summarize import build_evidence, get_writer
+def theme_embeddings(
+    store: Store, posts: Sequence[Post], *, encoder: Any = None, encoder_name: str | None = None,
+) -> tuple[dict[int, Any], str]:
+    """Embeddings of the posts for themes: those classification stored, the missing ones encoded.
+
+    Only buckets big enough to hold a theme need vectors, so tiny stories load no encoder.
+    Returns (post id -> vector, encoder name).
+    """
+    from nlp.embed import DEFAULT_ENCODER
+    from reactions.config import get_settings
+
+    name = getattr(encoder, "name", None) or encoder_name or get_settings().encoder_model \
+        or DEFAULT_ENCODER
+    ids = [p.id for p in posts if p.id is not None]
+    stored = store.embeddings(name, ids) if ids else {}
+    missing = [p for p in posts if p.id is not None and p.id not in stored]
+    if missing:
+        if encoder is None:
+            from nlp.embed import load_encoder
+
+            encoder = load_encoder(None if name == DEFAULT_ENCODER else name)
+        vectors = encoder.encode([p.text for p in missing])
+        fresh = {p.id: v for p, v in zip(missing, vectors)}
+        store.save_embeddings(name, fresh)
+        stored.update(fresh)
+    return stored, name
+
+
+def writer_from_settings(settings: Any = None) -> Any:
+    """The summary writer the settings choose (REACTIONS_SUMMARY_WRITER and friends)."""
+    from nlp.summarize import get_writer
+    from reactions.config import get_settings
+
+    settings = settings or get_settings()
+    if settings.summary_writer == "openai":
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        return get_writer("openai", base_url=settings.openai_base_url,
+                          model=settings.summary_model, api_key=key)
+    if settings.summary_writer == "local":
+        return get_writer("local", model=settings.summary_model,
+                          cache_dir=settings.data_dir / "models")
+    return get_writer("template")
+
+
+def story_evidence(
+    store: Store, story: Story, *, since: timedelta | None = None, now: datetime | None = None,
+    encoder: Any = None,
+) -> Any:
+    """The evidence the paragraph is written from (`nlp.summarize.Evidence`) for the window."""
+    from nlp.summarize import build_evidence
+    from nlp.themes import MIN_SIZE
+    from reactions.models import BUCKETS
 
     now = now or utcnow()
     start = now - since if since else None
-    items = store.classified_posts(story.slug, since=start, until=None)
-    evidence = build_evidence(story, items)
-    writer = writer or get_writer("template")
+    items = store.classified_posts(story.slug, since=start, until=now if since else None)
+    previous = (store.bucket_counts(story.slug, since=start - since, until=start)
+                if since else None)
+    by_bucket: dict[str, list[Post]] = {}
+    for post, prediction in items:
+        if post.duplicate_of is None and prediction.label in BUCKETS:
+            by_bucket.setdefault(prediction.label, []).append(post)
+    need = [p for posts in by_bucket.values() if len(posts) >= MIN_SIZE for p in posts]
+    embeddings, encoder_name = (theme_embeddings(store, need, encoder=encoder) if need
+                                else ({}, None))
+    return build_evidence(story, items, embeddings=embeddings, encoder=encoder_name,
+                          previous=previous, window=since, window_end=now)
+
+
+def summarize(
+    store: Store, story: Story, *, since: timedelta | None = None, writer: Any = None,
+    now: datetime | None = None, save: bool = True, encoder: Any = None,
+) -> Summary:
+    """Write (and store) the "What people are saying" paragraph for the story's window.
+
+    The evidence reuses the embeddings classification stored (`encoder` encodes only the
+    missing ones); with a window, each bucket is compared with the previous window of the
+    same length. The summary is stored with its window, sentences, citations and evidence.
+    """
+    from nlp.summarize import evidence_json
+
+    now = now or utcnow()
+    start = now - since if since else None
+    evidence = story_evidence(store, story, since=since, now=now, encoder=encoder)
+    writer = writer or writer_from_settings()
     written = writer.write(evidence)
     counts = {name: b.count for name, b in evidence.buckets.items()}
     counts[UNCLASSIFIED] = evidence.unclassified
@@ -271,7 +344,10 @@ def summarize(
             "sentences": [vars(s) for s in written.sentences],
             "replaced": written.replaced,
             "platforms": evidence.platforms,
+            "platform_counts": evidence.platform_counts,
             "shares": {name: b.share for name, b in evidence.buckets.items()},
+            "buckets": evidence_json(evidence),
+            "window_seconds": int(since.total_seconds()) if since else None,
         },
     )
     if save:

@@ -30,6 +30,13 @@ def counts_line(summary: Summary) -> str:
     return ", ".join(parts)
 
 
+def safe_url(url: str | None) -> str | None:
+    """The URL when it is an http(s) link, else None (no javascript: or data: links)."""
+    if url and re.match(r"^https?://[^\s\"'<>]+$", url, re.I):
+        return url
+    return None
+
+
 def summary_json(summary: Summary, story: Story) -> dict[str, Any]:
     payload = summary.payload or {}
     return {
@@ -48,6 +55,22 @@ def summary_json(summary: Summary, story: Story) -> dict[str, Any]:
     }
 
 
+def _html_paragraph(summary: Summary) -> str:
+    """Each sentence escaped, followed by numbered links to the posts it cites."""
+    sentences = (summary.payload or {}).get("sentences") or []
+    if not sentences:
+        return html.escape(summary.paragraph)
+    parts = []
+    for sentence in sentences:
+        text = html.escape(sentence.get("text", ""))
+        links = [u for u in map(safe_url, sentence.get("urls") or []) if u]
+        if links:
+            text += "".join(f'<sup><a href="{html.escape(u, quote=True)}" rel="nofollow noopener">'
+                            f"[{i}]</a></sup>" for i, u in enumerate(links, 1))
+        parts.append(text)
+    return " ".join(parts)
+
+
 def render_summary(summary: Summary, story: Story, fmt: str = "text") -> str:
     """The paragraph in the given format; text is shown as is, every other format escapes it."""
     if fmt == "json":
@@ -56,6 +79,6 @@ def render_summary(summary: Summary, story: Story, fmt: str = "text") -> str:
         return (f"**What people are saying**\n\n{escape_markdown(summary.paragraph)}\n\n"
                 f"_{escape_markdown(counts_line(summary))}_")
     if fmt == "html":
-        return (f"<h3>What people are saying</h3>\n<p>{html.escape(summary.paragraph)}</p>\n"
+        return (f"<h3>What people are saying</h3>\n<p>{_html_paragraph(summary)}</p>\n"
                 f"<p><small>{html.escape(counts_line(summary))}</small></p>")
     return f"What people are saying\n\n{summary.paragraph}\n\n{counts_line(summary)}"

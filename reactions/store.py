@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -540,6 +540,36 @@ class Store:
         conn.execute(sa.delete(t.dedup_keys).where(t.dedup_keys.c.story == story))
         ids = sa.select(t.story_posts.c.post_id).where(t.story_posts.c.story == story)
         conn.execute(sa.update(t.posts).where(t.posts.c.id.in_(ids)).values(duplicate_of=None))
+
+    # -- summaries per window ------------------------------------------------------------
+
+    def summary_for_window(
+        self, story: str, window: timedelta | None, *, newer_than: datetime | None = None,
+        scan: int = 50,
+    ) -> Summary | None:
+        """The newest stored summary of the story written for a window of this length
+        (None = all time), optionally only one written after `newer_than`."""
+        query = (sa.select(t.summaries).where(t.summaries.c.story == story)
+                 .order_by(t.summaries.c.created_at.desc(), t.summaries.c.id.desc()).limit(scan))
+        if newer_than is not None:
+            query = query.where(t.summaries.c.created_at > newer_than)
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                start, end = row.window_start, row.window_end
+                length = None if start is None else (end - start if end else None)
+                if length == window:
+                    return Summary(
+                        id=row.id, story=row.story, paragraph=row.paragraph, counts=row.counts,
+                        writer=row.writer, created_at=row.created_at, window_start=start,
+                        window_end=end, payload=row.payload,
+                    )
+        return None
+
+    def last_classified_at(self, story: str) -> datetime | None:
+        """When any of the story's posts was last classified (to tell a stale summary)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(t.stances.c.classified_at))
+                                .where(t.stances.c.story == story)).scalar_one_or_none()
 
 
 def make_engine(url: str) -> Engine:
