@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "classify": "reactions.commands.classify",
     "summarize": "reactions.commands.summarize",
     "blurb": "reactions.commands.blurb",
+    "summarize-file": "reactions.commands.summarize_file",
     "run": "reactions.commands.run",
     "status": "reactions.commands.status",
     "import": "reactions.commands.import_pages",
