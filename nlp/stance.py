@@ -1,0 +1,354 @@
+"""Stance of posts toward a story's claim: supporters, skeptics or neutral, with probabilities.
+
+`load_classifier(spec)` is the one way in:
+
+* `None` (or "default"): the offline default, the packaged all-MiniLM-L6-v2 encoder with the
+  small heads in `nlp/weights/stance/` (no download, no data file needed);
+* a folder written by `python -m reactions train-stance` (it has a `stance.json`);
+* a Hugging Face model id or path: a 3-way stance / sequence-classification model whose
+  labels map to buckets, or an NLI model (labels entailment/neutral/contradiction) used with
+  a hypothesis built from the claim. Prefix "nli:" to force NLI use.
+
+Every classifier has `name`, `languages`, `encoder`, `predict(texts, claim, embeddings=None)`
+and `adapt(texts, labels, claim)`. Predictions whose top probability is below the
+classifier's `review_below` are flagged `needs_review` rather than trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlp.stance_heads import LinearHead, fit_head, hypotheses, pair_features, softmax
+from reactions.models import BUCKETS, UNCLASSIFIED, StancePrediction, normalize_label
+
+DEFAULT_DIR = Path(__file__).parent / "weights" / "stance"
+FORMAT = "reactions-stance/1"
+#: A prediction whose top probability is below this is flagged "needs review".
+REVIEW_BELOW = 0.5
+#: Languages the packaged English encoder handles.
+ENGLISH = frozenset({"en"})
+
+
+def target_key(claim: str) -> str:
+    """How a claim is matched to a trained target head: case and spacing do not matter."""
+    return " ".join(str(claim).lower().split()).rstrip(".!?")
+
+
+def bucket_index(labels: Sequence[str]) -> np.ndarray:
+    """Bucket names (or favor/against/none aliases) to indices into BUCKETS."""
+    return np.array([BUCKETS.index(normalize_label(label)) for label in labels], dtype=np.int64)
+
+
+def to_predictions(
+    probs: np.ndarray, review_below: float, languages: Sequence[str | None] | None = None,
+    handled: frozenset[str] | None = None, texts: Sequence[str] | None = None,
+) -> list[StancePrediction]:
+    """Probabilities (n, 3) to StancePredictions, gating empty texts and unhandled languages."""
+    out = []
+    for i, row in enumerate(probs):
+        language = languages[i] if languages is not None else None
+        if texts is not None and not str(texts[i]).strip():
+            out.append(StancePrediction(UNCLASSIFIED, {}, False, "empty"))
+            continue
+        if language and handled and language not in handled:
+            out.append(StancePrediction(UNCLASSIFIED, {}, False, f"language:{language}"))
+            continue
+        scores = {bucket: float(p) for bucket, p in zip(BUCKETS, row)}
+        top = int(np.argmax(row))
+        review = bool(row[top] < review_below)
+        reason = f"low confidence ({row[top]:.2f})" if review else None
+        out.append(StancePrediction(BUCKETS[top], scores, review, reason))
+    return out
+
+
+class EmbeddingStanceClassifier:
+    """Linear heads on frozen sentence embeddings: a general head for any claim, plus
+    per-target heads (trained targets, or a story's editor labels via `adapt`)."""
+
+    def __init__(
+        self,
+        encoder: Any,
+        general: LinearHead,
+        targets: dict[str, LinearHead] | None = None,
+        *,
+        name: str = "stance",
+        languages: frozenset[str] = ENGLISH,
+        review_below: float = REVIEW_BELOW,
+        adapt_C: float = 0.3,
+        standalone_from: int = 150,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.general = general
+        self.targets = dict(targets or {})
+        self.name = name
+        self.languages = frozenset(languages)
+        self.review_below = review_below
+        self.adapt_C = adapt_C
+        self.standalone_from = standalone_from
+        self.meta = dict(meta or {})
+        self._claims: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    # -- loading and saving ---------------------------------------------------------------
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, *, encoder: Any = None) -> EmbeddingStanceClassifier:
+        directory = Path(directory)
+        meta = json.loads((directory / "stance.json").read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{directory} is not a stance model folder (format {meta.get('format')!r})")
+        with np.load(directory / "heads.npz") as arrays:
+            arrays = dict(arrays)
+        general = LinearHead.from_arrays(arrays, "general")
+        targets = {key: LinearHead.from_arrays(arrays, prefix)
+                   for key, prefix in meta.get("targets", {}).items()}
+        if encoder is None:
+            from nlp.embed import load_encoder
+
+            encoder = load_encoder(meta.get("encoder"))
+        return cls(encoder, general, targets, name=meta.get("name", directory.name),
+                   languages=frozenset(meta.get("languages", ["en"])),
+                   review_below=float(meta.get("review_below", REVIEW_BELOW)),
+                   adapt_C=float(meta.get("adapt_C", 0.3)), meta=meta)
+
+    def save(self, directory: str | os.PathLike, *, encoder_spec: str | None = None) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = self.general.to_arrays("general")
+        prefixes = {}
+        for i, (key, head) in enumerate(sorted(self.targets.items())):
+            prefixes[key] = f"target{i}"
+            arrays.update(head.to_arrays(prefixes[key]))
+        # fp16 halves the file; the heads lose nothing measurable at that precision.
+        np.savez_compressed(directory / "heads.npz",
+                            **{k: v.astype(np.float16) for k, v in arrays.items()})
+        meta = {**self.meta, "format": FORMAT, "name": self.name, "encoder": encoder_spec,
+                "languages": sorted(self.languages), "review_below": self.review_below,
+                "adapt_C": self.adapt_C, "targets": prefixes}
+        (directory / "stance.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        return directory
+
+    # -- prediction ---------------------------------------------------------------------------
+
+    def claim_vectors(self, claim: str) -> np.ndarray:
+        key = target_key(claim)
+        with self._lock:
+            vectors = self._claims.get(key)
+        if vectors is None:
+            vectors = self.encoder.encode(hypotheses(claim))
+            with self._lock:
+                self._claims[key] = vectors
+        return vectors
+
+    def embed(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        if embeddings is not None:
+            embeddings = np.asarray(embeddings, dtype=np.float32)
+            if embeddings.shape[0] != len(texts):
+                raise ValueError(f"{embeddings.shape[0]} embeddings for {len(texts)} texts")
+            return embeddings
+        return self.encoder.encode(list(texts))
+
+    def general_logits(self, embeddings: np.ndarray, claim: str) -> np.ndarray:
+        return self.general.logits(pair_features(embeddings, self.claim_vectors(claim)))
+
+    def logits(self, embeddings: np.ndarray, claim: str) -> np.ndarray:
+        """General logits, corrected by the claim's target head when there is one."""
+        head = self.targets.get(target_key(claim))
+        if head is not None and head.standalone:
+            return head.logits(embeddings)
+        logits = self.general_logits(embeddings, claim)
+        if head is not None:
+            logits = logits + head.logits(embeddings)
+        return logits
+
+    def predict_proba(self, texts: Sequence[str], claim: str, *,
+                      embeddings: np.ndarray | None = None) -> np.ndarray:
+        """(len(texts), 3) probabilities in BUCKETS order."""
+        if len(texts) == 0:
+            return np.zeros((0, 3), dtype=np.float32)
+        return softmax(self.logits(self.embed(texts, embeddings), claim))
+
+    def predict(
+        self, texts: Sequence[str], claim: str, embeddings: np.ndarray | None = None, *,
+        languages: Sequence[str | None] | None = None,
+    ) -> list[StancePrediction]:
+        """One StancePrediction per text. `languages`, if given, gates unhandled languages."""
+        probs = self.predict_proba(texts, claim, embeddings=embeddings)
+        return to_predictions(probs, self.review_below, languages, self.languages, texts)
+
+    # -- adaptation -----------------------------------------------------------------------------
+
+    def adapt(
+        self, texts: Sequence[str], labels: Sequence[str], claim: str, *,
+        embeddings: np.ndarray | None = None, C: float | None = None,
+    ) -> EmbeddingStanceClassifier:
+        """A classifier for this story that also learns from the editor's labels.
+
+        With fewer than `standalone_from` labels it fits a softmax regression on the post
+        embeddings as a correction to the current logits for the claim, so a few labels
+        nudge the prior rather than overrule it. With more (and all three buckets present),
+        a head of its own, its penalty chosen by cross-validation, replaces the prior: on
+        SemEval that is 6-8 F_avg better than correcting the general head. Takes about a
+        second for hundreds of labels once the texts are embedded.
+        """
+        clone = EmbeddingStanceClassifier(
+            self.encoder, self.general, self.targets, name=self.name, languages=self.languages,
+            review_below=self.review_below, adapt_C=self.adapt_C,
+            standalone_from=self.standalone_from, meta=self.meta)
+        clone._claims = self._claims
+        if len(texts) == 0:
+            return clone
+        y = bucket_index(labels)
+        emb = self.embed(texts, embeddings)
+        key = target_key(claim)
+        if len(y) >= self.standalone_from and len(set(y.tolist())) == 3:
+            from nlp.stance_train import choose_C
+
+            best = choose_C(emb, y, None) if C is None else C
+            head = fit_head(emb, y, C=best)
+            head.standalone = True
+        else:
+            prior = self.logits(emb, claim)
+            head = fit_head(emb, y, C=self.adapt_C if C is None else C, offset=prior)
+            base = self.targets.get(key)
+            if base is not None and not base.standalone:
+                head = LinearHead(base.weight + head.weight, base.bias + head.bias)
+            elif base is not None:
+                head = LinearHead(base.weight + head.weight, base.bias + head.bias,
+                                  standalone=True)
+        clone.targets = {**self.targets, key: head}
+        clone.name = f"{self.name}+labels"
+        return clone
+
+
+class TransformersStanceClassifier:
+    """A Hugging Face sequence-classification model: a 3-way stance model or an NLI model.
+
+    Stance models see the post (and the claim as a second segment when `with_claim`);
+    NLI models see (post, hypothesis) with the hypothesis built from the claim, one pair per
+    post, batched, so each post costs one forward pass.
+    """
+
+    def __init__(
+        self, model: str | os.PathLike, *, label_map: dict[str, str] | None = None,
+        nli: bool | None = None, hypothesis: str = "{claim}", with_claim: bool = False,
+        languages: frozenset[str] = ENGLISH, review_below: float = REVIEW_BELOW,
+        batch_size: int = 32, max_length: int = 256,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.name = str(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model))
+        self.model = AutoModelForSequenceClassification.from_pretrained(str(model)).eval()
+        self._torch = torch
+        id2label = {int(i): str(lab) for i, lab in self.model.config.id2label.items()}
+        names = {lab.lower() for lab in id2label.values()}
+        self.nli = ({"entailment", "contradiction"} <= names) if nli is None else nli
+        if self.nli:
+            nli_map = {"entailment": "supporters", "contradiction": "skeptics", "neutral": "neutral"}
+            label_map = {**nli_map, **(label_map or {})}
+        columns = []
+        for index in range(len(id2label)):
+            raw = id2label[index]
+            mapped = (label_map or {}).get(raw) or (label_map or {}).get(raw.lower())
+            try:
+                columns.append(BUCKETS.index(normalize_label(mapped or raw)))
+            except ValueError:
+                raise ValueError(
+                    f"{model}: cannot map label {raw!r} to a bucket; pass "
+                    "label_map={'LABEL_0': 'skeptics', ...}") from None
+        if sorted(columns) != [0, 1, 2]:
+            raise ValueError(f"{model}: labels {id2label} do not cover the three buckets once each")
+        self.columns = np.array(columns)
+        self.hypothesis = hypothesis
+        self.with_claim = with_claim
+        self.languages = frozenset(languages)
+        self.review_below = review_below
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.encoder = None
+        self.calibration: dict[str, LinearHead] = {}
+
+    def _raw_logits(self, texts: Sequence[str], claim: str) -> np.ndarray:
+        torch = self._torch
+        out = np.zeros((len(texts), 3), dtype=np.float32)
+        second = None
+        if self.nli:
+            second = self.hypothesis.format(claim=claim)
+        elif self.with_claim:
+            second = claim
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch_texts = [texts[i] or " " for i in idx]
+                pairs = [second] * len(idx) if second is not None else None
+                batch = self.tokenizer(batch_texts, pairs, padding=True, truncation=True,
+                                       max_length=self.max_length, return_tensors="pt")
+                logits = self.model(**batch).logits.float().numpy()
+                ordered = np.zeros((len(idx), 3), dtype=np.float32)
+                ordered[:, self.columns] = logits[:, : len(self.columns)]
+                out[idx] = ordered
+        return out
+
+    def predict_proba(self, texts: Sequence[str], claim: str, *, embeddings=None) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, 3), dtype=np.float32)
+        logits = self._raw_logits(list(texts), claim)
+        head = self.calibration.get(target_key(claim))
+        if head is not None:
+            logits = logits + head.logits(np.log(softmax(logits)))
+        return softmax(logits)
+
+    def predict(self, texts, claim, embeddings=None, *, languages=None) -> list[StancePrediction]:
+        probs = self.predict_proba(texts, claim)
+        return to_predictions(probs, self.review_below, languages, self.languages, texts)
+
+    def adapt(self, texts, labels, claim, *, embeddings=None, C: float = 0.3):
+        """Recalibrate the model's three outputs for this story from the editor's labels."""
+        import copy
+
+        clone = copy.copy(self)
+        clone.calibration = dict(self.calibration)
+        if len(texts):
+            logits = self._raw_logits(list(texts), claim)
+            clone.calibration[target_key(claim)] = fit_head(
+                np.log(softmax(logits)), bucket_index(labels), C=C, offset=logits)
+            clone.name = f"{self.name}+labels"
+        return clone
+
+
+_CACHE: dict[str, Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_classifier(spec: Any = None, **options: Any):
+    """A stance classifier from a spec: None/"default", a trained folder, an HF id or path,
+    "nli:<id or path>", or an object that already has `predict` (returned as is)."""
+    if spec is not None and hasattr(spec, "predict"):
+        return spec
+    key = "default" if spec in (None, "", "default") else str(spec)
+    cache_key = key + json.dumps(options, sort_keys=True, default=str)
+    with _CACHE_LOCK:
+        if cache_key in _CACHE:
+            return _CACHE[cache_key]
+    if key == "default":
+        classifier = EmbeddingStanceClassifier.load(DEFAULT_DIR, **options)
+    elif key.startswith("nli:"):
+        classifier = TransformersStanceClassifier(key[4:], nli=True, **options)
+    elif (Path(key) / "stance.json").is_file():
+        classifier = EmbeddingStanceClassifier.load(key, **options)
+    else:
+        classifier = TransformersStanceClassifier(key, **options)
+    with _CACHE_LOCK:
+        _CACHE[cache_key] = classifier
+    return classifier

@@ -1,0 +1,101 @@
+"""`reactions label STORY`: an editor labels the posts that teach the story's classifier most.
+
+Each answer is stored as a human label at once, the classifier adapts to all labels so far
+(a fraction of a second), and active learning picks the next post: spread-out posts first,
+then those the classifier is least sure about among typical ones.
+"""
+
+HELP = "label a story's posts in the terminal; active learning picks what to ask"
+
+KEYS = {"s": "supporters", "k": "skeptics", "n": "neutral"}
+
+
+def add_arguments(parser) -> None:
+    from reactions.commands._common import story_argument
+
+    story_argument(parser)
+    parser.add_argument("--limit", type=int, default=20, help="posts to ask about (default 20)")
+    parser.add_argument("--model", default=None, help="stance model; default from settings")
+    parser.add_argument("--labeller", default=None, help="who is labelling (stored with each label)")
+
+
+def run(args, *, ask=input) -> int:
+    import numpy as np
+
+    from nlp.stance import load_classifier
+    from nlp.stance_heads import pick_for_labeling
+    from reactions.commands._common import open_store
+    from reactions.config import get_settings
+    from reactions.models import BUCKETS
+
+    store = open_store()
+    story = store.get_story(args.story)
+    clf = load_classifier(args.model or get_settings().stance_model)
+    posts = [p for p in store.posts(story.slug) if p.text.strip() and p.duplicate_of is None
+             and (not p.language or p.language in clf.languages)]
+    if not posts:
+        print(f"{story.slug}: no posts to label")
+        return 0
+    vectors = post_vectors(store, clf, posts)
+    index = {p.id: i for i, p in enumerate(posts)}
+    labels = {pid: label for pid, _, label, source in store.labels(story.slug) if source == "human"}
+    print(f"{story.slug}: {story.claim}\n{len(labels)} labelled so far. "
+          "Answer s(upporters), k (skeptics), n(eutral), Enter to accept the guess, "
+          "x to skip, q to quit.")
+    skipped: set[int] = set()
+    asked = 0
+    while asked < args.limit:
+        known = [pid for pid in labels if pid in index]
+        adapted = clf.adapt([posts[index[pid]].text for pid in known],
+                            [labels[pid] for pid in known], story.claim,
+                            **({"embeddings": vectors[[index[pid] for pid in known]]}
+                               if clf.encoder is not None and known else {}))
+        texts = [p.text for p in posts]
+        predictions = adapted.predict(texts, story.claim,
+                                      vectors if clf.encoder is not None else None)
+        probs = np.array([[pred.scores.get(b, 0.0) for b in BUCKETS] for pred in predictions])
+        done = [index[pid] for pid in known] + sorted(skipped)
+        pick = pick_for_labeling(vectors, probs, done, 1)
+        if not pick:
+            print("every post is labelled")
+            break
+        i = pick[0]
+        guess = BUCKETS[int(np.argmax(probs[i]))]
+        print(f"\n[{asked + 1}/{args.limit}] {posts[i].text}\n"
+              f"  guess: {guess} ({probs[i].max():.0%})")
+        try:
+            answer = ask("  s/k/n/Enter/x/q > ").strip().lower()
+        except EOFError:
+            break
+        if answer == "q":
+            break
+        if answer == "x":
+            skipped.add(i)
+            continue
+        label = guess if answer == "" else KEYS.get(answer[:1])
+        if label is None:
+            print("  answer s, k, n, Enter, x or q")
+            continue
+        store.add_label(story.slug, posts[i].id, label, source="human", labeller=args.labeller)
+        labels[posts[i].id] = label
+        asked += 1
+    print(f"{story.slug}: {len(labels)} human labels; run `reactions classify {story.slug} --redo` "
+          "to apply them to every post")
+    return 0
+
+
+def post_vectors(store, clf, posts):
+    """Embeddings of the posts (stored ones reused, new ones stored); probabilities-free
+    classifiers without an encoder get a stand-in of one-hot rows, so picking is by
+    uncertainty alone."""
+    import numpy as np
+
+    if clf.encoder is None:
+        return np.eye(len(posts), dtype=np.float32)
+    stored = store.embeddings(clf.encoder.name, [p.id for p in posts])
+    missing = [p for p in posts if p.id not in stored]
+    if missing:
+        fresh = dict(zip([p.id for p in missing], clf.encoder.encode([p.text for p in missing])))
+        store.save_embeddings(clf.encoder.name, fresh)
+        stored.update(fresh)
+    return np.stack([stored[p.id] for p in posts]).astype(np.float32)

@@ -1,0 +1,232 @@
+"""The stance classifier's contract: shapes, probabilities, review flags, adaptation,
+language gating, active learning, HF-style model folders and the train/eval commands.
+
+Runs offline on a fresh clone: the packaged encoder and the shipped heads only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from reactions.models import BUCKETS, UNCLASSIFIED, StancePrediction
+
+CLAIM = "The city should build the new stadium"
+POSTS = [
+    "Finally! The stadium will bring jobs and pride to our city. Build it now.",
+    "A stadium is a waste of public money. Schools need it more. Vote no.",
+    "The council meets on Tuesday at 7pm in the town hall.",
+    "I fully support the new stadium, it is great news for our city.",
+    "Stop the stadium. Taxpayers should not fund billionaires.",
+    "Weather tomorrow: sunny with a high of 22 degrees.",
+]
+GOLD = ["supporters", "skeptics", "neutral", "supporters", "skeptics", "neutral"]
+
+
+@pytest.fixture(scope="module")
+def clf():
+    from nlp.stance import load_classifier
+
+    return load_classifier(None)
+
+
+def test_default_classifier_contract(clf):
+    assert isinstance(clf.name, str) and clf.name
+    assert clf.languages == frozenset({"en"})
+    assert clf.encoder is not None
+    preds = clf.predict(POSTS, CLAIM)
+    assert len(preds) == len(POSTS)
+    for pred in preds:
+        assert isinstance(pred, StancePrediction)
+        assert pred.label in BUCKETS
+        assert set(pred.scores) == set(BUCKETS)
+        assert sum(pred.scores.values()) == pytest.approx(1.0, abs=1e-5)
+        assert pred.label == max(pred.scores, key=pred.scores.get)
+
+
+def test_precomputed_embeddings_give_the_same_answer(clf):
+    vectors = clf.encoder.encode(POSTS)
+    with_vectors = clf.predict(POSTS, CLAIM, embeddings=vectors)
+    without = clf.predict(POSTS, CLAIM)
+    for a, b in zip(with_vectors, without):
+        assert a.label == b.label
+        assert a.scores["supporters"] == pytest.approx(b.scores["supporters"], abs=1e-3)
+    with pytest.raises(ValueError):
+        clf.predict(POSTS, CLAIM, embeddings=vectors[:2])
+
+
+def test_empty_input(clf):
+    assert clf.predict([], CLAIM) == []
+
+
+def test_low_confidence_needs_review(clf):
+    strict = clf.adapt([], [], CLAIM)
+    strict.review_below = 0.999
+    for pred in strict.predict(POSTS, CLAIM):
+        assert pred.needs_review and pred.reason.startswith("low confidence")
+    strict.review_below = 0.0
+    assert not any(p.needs_review for p in strict.predict(POSTS, CLAIM))
+
+
+def test_language_and_empty_posts_are_unclassified_not_guessed(clf):
+    preds = clf.predict(["Great stadium!", "¡Qué buen estadio!", "  "], CLAIM,
+                        languages=["en", "es", "en"])
+    assert preds[0].label in BUCKETS
+    assert preds[1].label == UNCLASSIFIED and preds[1].reason == "language:es"
+    assert preds[2].label == UNCLASSIFIED and preds[2].reason == "empty"
+    assert preds[1].scores == {}
+
+
+def test_adapt_learns_the_editors_labels_in_seconds(clf):
+    started = time.perf_counter()
+    adapted = clf.adapt(POSTS, GOLD, CLAIM, C=100.0)
+    assert time.perf_counter() - started < 5
+    assert [p.label for p in adapted.predict(POSTS, CLAIM)] == GOLD
+    assert adapted.name.endswith("+labels")
+    # The original is untouched, and other claims still use the general head.
+    assert clf.targets.keys() != adapted.targets.keys()
+    assert len(adapted.predict(POSTS, "Another claim")) == len(POSTS)
+
+
+def test_adapt_accepts_label_aliases(clf):
+    adapted = clf.adapt(POSTS[:3], ["favor", "against", "none"], CLAIM)
+    assert len(adapted.predict(POSTS, CLAIM)) == len(POSTS)
+    with pytest.raises(ValueError):
+        clf.adapt(POSTS[:1], ["maybe"], CLAIM)
+
+
+def test_many_labels_get_a_head_of_their_own(clf):
+    texts = POSTS * 30
+    adapted = clf.adapt(texts, GOLD * 30, CLAIM)
+    from nlp.stance import target_key
+
+    assert adapted.targets[target_key(CLAIM)].standalone
+    assert [p.label for p in adapted.predict(POSTS, CLAIM)] == GOLD
+
+
+def test_active_learning_picks_new_spread_out_posts():
+    from nlp.stance_heads import pick_for_labeling
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(50, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    probs = np.full((50, 3), 1 / 3)
+    probs[:25] = [0.98, 0.01, 0.01]
+    first = pick_for_labeling(vectors, probs, [], 6)
+    assert len(set(first)) == 6
+    later = pick_for_labeling(vectors, probs, first, 5)
+    assert len(set(later)) == 5 and not set(later) & set(first)
+    # Past the seed round, uncertain posts come first.
+    assert all(i >= 25 for i in later)
+
+
+def test_save_and_load_round_trip(clf, tmp_path):
+    from nlp.stance import load_classifier
+
+    adapted = clf.adapt(POSTS, GOLD, CLAIM, C=100.0)
+    adapted.save(tmp_path / "model")
+    loaded = load_classifier(str(tmp_path / "model"))
+    a = adapted.predict_proba(POSTS, CLAIM)
+    b = loaded.predict_proba(POSTS, CLAIM)
+    assert np.allclose(a, b, atol=0.02)  # heads are stored in fp16
+
+
+def _tiny_hf_model(path, id2label):
+    """A randomly initialised 2-layer BERT classifier with the packaged MiniLM tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from nlp.embed import packaged_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_path()))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, num_labels=3,
+                        id2label=id2label, label2id={v: k for k, v in id2label.items()})
+    BertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def test_hf_stance_model_folder(tmp_path):
+    from nlp.stance import TransformersStanceClassifier, load_classifier
+
+    path = _tiny_hf_model(tmp_path / "stance", {0: "AGAINST", 1: "FAVOR", 2: "NONE"})
+    clf = load_classifier(path)
+    assert isinstance(clf, TransformersStanceClassifier) and not clf.nli
+    assert clf.encoder is None
+    preds = clf.predict(POSTS, CLAIM)
+    assert len(preds) == len(POSTS)
+    assert all(sum(p.scores.values()) == pytest.approx(1.0, abs=1e-5) for p in preds)
+    adapted = clf.adapt(POSTS, GOLD, CLAIM)
+    assert len(adapted.predict(POSTS, CLAIM)) == len(POSTS)
+
+
+def test_hf_nli_model_folder_uses_one_pair_per_post(tmp_path, monkeypatch):
+    from nlp.stance import load_classifier
+
+    path = _tiny_hf_model(tmp_path / "nli", {0: "contradiction", 1: "neutral", 2: "entailment"})
+    clf = load_classifier(path)
+    assert clf.nli
+    assert list(clf.columns) == [1, 2, 0]  # contradiction->skeptics, neutral, entailment->supporters
+    calls = []
+    forward = clf.model.forward
+    monkeypatch.setattr(clf.model, "forward", lambda **kw: calls.append(kw["input_ids"].shape[0])
+                        or forward(**kw))
+    clf.batch_size = 4
+    clf.predict(POSTS, CLAIM)
+    assert sum(calls) == len(POSTS)
+
+
+def test_hf_model_with_unknown_labels_is_a_clear_error(tmp_path):
+    from nlp.stance import load_classifier
+
+    path = _tiny_hf_model(tmp_path / "odd", {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
+    with pytest.raises(ValueError, match="label_map"):
+        load_classifier(path)
+    clf = load_classifier(path, label_map={"LABEL_0": "skeptics", "LABEL_1": "neutral",
+                                           "LABEL_2": "supporters"})
+    assert len(clf.predict(POSTS[:2], CLAIM)) == 2
+
+
+def test_train_and_eval_commands(tmp_path, capsys):
+    from reactions.cli import main
+
+    rows = ["target,text,label"]
+    for i in range(8):
+        for text, label in zip(POSTS, GOLD):
+            rows.append(f'"{CLAIM}","{text} #{i}",{label}')
+    data = tmp_path / "train.csv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "model"
+    assert main(["train-stance", "--data", str(data), "--out", str(out),
+                 "--min-target-rows", "10"]) == 0
+    assert (out / "stance.json").is_file() and (out / "heads.npz").is_file()
+    capsys.readouterr()
+    assert main(["eval-stance", "--data", str(data), "--model", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result) >= {"F_avg", "macro_f1", "accuracy", "n", "per_target"}
+    assert result["n"] == 48 and result["accuracy"] > 90  # scored on its training rows here
+    assert main(["eval-stance", "--data", str(data), "--labels-per-target", "6",
+                 "--strategy", "random", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 42
+
+
+def test_label_loop_stores_human_labels(sqlite_store, monkeypatch, capsys):
+    import argparse
+
+    from reactions.commands import label
+    from reactions.models import Post, Story
+
+    story = Story(slug="stadium", title="Stadium", claim=CLAIM, queries=["stadium"])
+    sqlite_store.save_story(story)
+    sqlite_store.upsert_posts(story.slug, [Post("test", str(i), text) for i, text in enumerate(POSTS)])
+    monkeypatch.setattr("reactions.commands._common.open_store", lambda settings=None: sqlite_store)
+    answers = iter(["s", "k", "", "x", "q"])
+    args = argparse.Namespace(story="stadium", limit=5, model=None, labeller="ed")
+    assert label.run(args, ask=lambda prompt: next(answers)) == 0
+    stored = sqlite_store.labels("stadium")
+    assert len(stored) == 3 and {s for *_, s in stored} == {"human"}
+    assert stored[0][2] == "supporters" and stored[1][2] == "skeptics"
