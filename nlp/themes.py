@@ -31,7 +31,7 @@ MIN_K, MAX_K = 2, 10
 #: margin (a large bucket rarely makes only two points; tuned on ArgKP train).
 LARGE_BUCKET = 30
 TWO_THEME_MARGIN = 0.1
-#: Silhouette is computed on at most this many posts (it is quadratic).
+#: The number of themes is chosen on at most this many posts (silhouette is quadratic).
 SILHOUETTE_SAMPLE = 2000
 #: The projection learned on ArgKP train, and the encoder whose vectors it projects.
 PROJECTION_FILE = Path(__file__).resolve().parent / "data" / "theme_projection.npz"
@@ -112,28 +112,39 @@ def theme_space(vectors: np.ndarray, projection: np.ndarray | None) -> np.ndarra
 
 
 def cluster_labels(features: np.ndarray, *, min_size: int = MIN_SIZE, seed: int = 0) -> np.ndarray:
-    """A cluster label per row: KMeans with the number of clusters of best silhouette."""
+    """A cluster label per row: KMeans with the number of clusters of best silhouette.
+
+    For big buckets the number is chosen on a sample, then one KMeans runs on every row.
+    One thread: on a shared machine OpenMP's spinning threads cost more than they bring.
+    """
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
+    from threadpoolctl import threadpool_limits
 
     n = len(features)
-    low = MIN_K
     distinct = len(np.unique(np.round(features, 5), axis=0))
     high = min(MAX_K, n // max(min_size, 1), distinct)
-    if high < low:
+    if high < MIN_K:
         return np.zeros(n, dtype=int)
-    best: tuple[float, np.ndarray] | None = None
-    for k in range(low, high + 1):
-        labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(features)
-        if len(np.unique(labels)) < 2:
-            continue
-        score = silhouette_score(features, labels, metric="cosine",
-                                 sample_size=min(n, SILHOUETTE_SAMPLE), random_state=seed)
-        if k == 2 and n >= LARGE_BUCKET:
-            score -= TWO_THEME_MARGIN
-        if best is None or score > best[0]:
-            best = (score, labels)
-    return best[1] if best is not None else np.zeros(n, dtype=int)
+    rng = np.random.default_rng(seed)
+    sample = (features if n <= SILHOUETTE_SAMPLE
+              else features[rng.choice(n, SILHOUETTE_SAMPLE, replace=False)])
+    best: tuple[float, int, np.ndarray] | None = None
+    with threadpool_limits(1):
+        for k in range(MIN_K, high + 1):
+            labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(sample)
+            if len(np.unique(labels)) < 2:
+                continue
+            score = silhouette_score(sample, labels, metric="cosine")
+            if k == 2 and n >= LARGE_BUCKET:
+                score -= TWO_THEME_MARGIN
+            if best is None or score > best[0]:
+                best = (score, k, labels)
+        if best is None:
+            return np.zeros(n, dtype=int)
+        if sample is features:
+            return best[2]
+        return KMeans(n_clusters=best[1], n_init=3, random_state=seed).fit_predict(features)
 
 
 def keywords_per_theme(texts_per_theme: Sequence[str], top: int = 4) -> list[list[str]]:

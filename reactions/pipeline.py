@@ -288,8 +288,7 @@ def writer_from_settings(settings: Any = None) -> Any:
         return get_writer("openai", base_url=settings.openai_base_url,
                           model=settings.summary_model, api_key=key)
     if settings.summary_writer == "local":
-        return get_writer("local", model=settings.summary_model,
-                          cache_dir=settings.data_dir / "models")
+        return get_writer("local", model=settings.summary_model)
     return get_writer("template")
 
 

