@@ -72,7 +72,7 @@ def run_naive(texts, threads, queue):
     from transformers import pipeline
 
     from nlp.embed import packaged_model_path
-    from nlp.stance import EmbeddingStanceClassifier, DEFAULT_DIR
+    from nlp.stance import DEFAULT_DIR, EmbeddingStanceClassifier
     from reactions.models import BUCKETS
 
     path = str(packaged_model_path())

@@ -1,0 +1,164 @@
+"""Quality floors for the stance classifier, on real data in ../shared/data.
+
+Every floor is scored on rows that the scored model never trained on: the SemEval
+validation split, SemEval targets held out in turn, and VAST topics held out by fold.
+Floors sit slightly below what was measured (see the README's stance section); lowering
+one is a decision to write down, not a fix. Skipped where ../shared/data is absent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import SHARED_DATA
+
+STANCE = SHARED_DATA / "stance"
+KEYPOINTS = SHARED_DATA / "keypoints"
+pytestmark = pytest.mark.skipif(
+    not (STANCE / "semeval2016_train.csv").is_file(),
+    reason=f"no stance data at {STANCE} (the shared data sets are not in a fresh clone)",
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    from nlp.stance_train import read_rows
+
+    return {
+        "train": read_rows([STANCE / "semeval2016_train.csv"]),
+        "val": read_rows([STANCE / "semeval2016_val.csv"]),
+        "vast": read_rows([STANCE / "vast_dev.csv"]),
+        "kp": read_rows([KEYPOINTS / "arguments_train.csv", KEYPOINTS / "arguments_dev.csv"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    """The default encoder with a per-module memo, so each text is embedded once."""
+    from nlp.embed import load_encoder
+
+    inner = load_encoder(None)
+    memo: dict[str, np.ndarray] = {}
+
+    class Memo:
+        name = inner.name
+        dtype = inner.dtype
+
+        def encode(self, texts, progress=None):
+            missing = [t for t in dict.fromkeys(texts) if t not in memo]
+            if missing:
+                memo.update(zip(missing, inner.encode(missing)))
+            if not texts:
+                return np.zeros((0, inner.dim), dtype=np.float32)
+            return np.stack([memo[t] for t in texts])
+
+    return Memo()
+
+
+def assert_floor(result, F_avg, macro_f1, what):
+    print(what, {k: v for k, v in result.items() if k != "per_target"})
+    got = f"{what}: F_avg {result['F_avg']}, macro-F1 {result['macro_f1']}"
+    assert result["F_avg"] >= F_avg and result["macro_f1"] >= macro_f1, got
+
+
+def test_shipped_default_on_semeval_val(data):
+    """The packaged heads were trained on SemEval train (+VAST, key points), never on val."""
+    from nlp.stance import load_classifier
+    from nlp.stance_train import evaluate
+
+    result = evaluate(load_classifier(None), data["val"])
+    assert_floor(result, 71.0, 71.0, "default on SemEval val")  # measured 72.8 / 73.3
+
+
+@pytest.mark.slow
+def test_many_labels_semeval_train_to_val(data, encoder):
+    from nlp.stance_train import evaluate, train
+
+    clf = train(data["train"], encoder=encoder)
+    result = evaluate(clf, data["val"])
+    assert_floor(result, 71.0, 71.0, "many labels")  # measured 72.6 / 72.9
+
+
+@pytest.fixture(scope="module")
+def held_out(data, encoder):
+    """Per SemEval target: a general model trained without it, and its rows (train + val)."""
+    from nlp.stance_train import Embedded, StanceRows, train
+
+    semeval = StanceRows.concat([data["train"], data["val"]])
+    out = {}
+    for target in sorted(set(semeval.targets)):
+        mask = np.array([t == target for t in semeval.targets])
+        rows = semeval.subset(mask)
+        clf = train(StanceRows.concat([semeval.subset(~mask), data["vast"], data["kp"]]),
+                    encoder=encoder, min_target_rows=10**9)
+        assert target.lower() not in clf.targets
+        out[target] = (clf, rows, Embedded(rows, encoder))
+    return out
+
+
+def pooled(results):
+    from nlp.stance_train import scores
+
+    y_true = np.concatenate([r[0] for r in results])
+    y_pred = np.concatenate([r[1] for r in results])
+    return scores(y_true, y_pred)
+
+
+@pytest.mark.slow
+def test_cold_start_on_held_out_semeval_targets(held_out):
+    results = []
+    for clf, rows, embedded in held_out.values():
+        results.append((rows.labels, np.argmax(clf.logits(embedded.X, rows.targets[0]), 1)))
+    assert_floor(pooled(results), COLD_F_AVG, COLD_MACRO, "cold start, held-out targets")
+
+
+@pytest.mark.slow
+def test_cold_start_on_held_out_vast_topics(data, encoder):
+    from sklearn.model_selection import GroupKFold
+
+    from nlp.stance_train import Embedded, StanceRows, train
+
+    vast = data["vast"]
+    X = Embedded(vast, encoder).X
+    pred = np.zeros(len(vast), dtype=np.int64)
+    for seen, unseen in GroupKFold(5).split(X, vast.labels, vast.targets):
+        clf = train(StanceRows.concat([data["train"], vast.subset(seen), data["kp"]]),
+                    encoder=encoder, min_target_rows=10**9)
+        for target in set(vast.targets[i] for i in unseen):
+            idx = [i for i in unseen if vast.targets[i] == target]
+            pred[idx] = np.argmax(clf.logits(X[idx], target), 1)
+    from nlp.stance_train import scores
+
+    result = scores(vast.labels, pred)
+    print("VAST by topic", result)
+    assert result["macro_f1"] >= VAST_MACRO, f"VAST by topic: {result}"
+
+
+@pytest.mark.slow
+def test_few_labels_active_and_random(held_out):
+    from nlp.stance_train import evaluate
+
+    active, random = [], []
+    for clf, rows, embedded in held_out.values():
+        active.append(evaluate(clf, rows, labels_per_target=24, strategy="active",
+                               embedded=embedded))
+        random.append([evaluate(clf, rows, labels_per_target=24, strategy="random", seed=seed,
+                                embedded=embedded) for seed in range(3)])
+    mean = lambda values: float(np.mean(values))  # noqa: E731
+    active_f = mean([r["F_avg"] for r in active])
+    active_m = mean([r["macro_f1"] for r in active])
+    random_f = mean([r["F_avg"] for runs in random for r in runs])
+    print("few labels", {"active": (active_f, active_m), "random": (random_f, mean(
+        [r["macro_f1"] for runs in random for r in runs])), "active per target": [
+        (r["F_avg"], r["macro_f1"]) for r in active]})
+    assert active_f >= FEW_F_AVG and active_m >= FEW_MACRO, (active_f, active_m)
+    assert active_f >= random_f + FEW_ACTIVE_MARGIN, (active_f, random_f)
+
+
+# Floors, slightly below the measured figures (README, "Stance quality, measured").
+# The issue's targets (55/50 cold, 60 VAST, 62/58 few labels) are not reached yet.
+COLD_F_AVG, COLD_MACRO = 40.0, 44.0  # measured 41.9 / 46.3 pooled over the 5 targets
+VAST_MACRO = 54.0  # measured 56.1 (F_avg 46.9)
+FEW_F_AVG, FEW_MACRO = 47.0, 49.0  # measured 49.0 / 51.1, mean over targets, 24 active labels
+FEW_ACTIVE_MARGIN = 1.0  # active must beat random by a point; measured 49.0 vs 45.4 F_avg
