@@ -112,7 +112,7 @@ def score(method, arguments, key_points, groups_, arg_vectors, encoder, kp_vecto
     similarities = []
     n_themes = 0
     seconds = 0.0
-    for (topic, stance), (members, gold) in sorted(groups_.items()):
+    for _, (members, gold) in sorted(groups_.items()):
         texts = [arguments[i]["argument"] for i in members]
         vectors = arg_vectors[members]
         start = time.perf_counter()
