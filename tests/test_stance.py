@@ -230,3 +230,32 @@ def test_label_loop_stores_human_labels(sqlite_store, monkeypatch, capsys):
     stored = sqlite_store.labels("stadium")
     assert len(stored) == 3 and {s for *_, s in stored} == {"human"}
     assert stored[0][2] == "supporters" and stored[1][2] == "skeptics"
+
+
+def test_teacher_labels_are_stored_apart(sqlite_store, capsys):
+    from nlp.stance import load_classifier
+    from reactions.commands import label
+    from reactions.models import Post, Story
+
+    class FakeTeacher:
+        name = "fake-teacher"
+
+        def __init__(self):
+            self.prompts = []
+
+        def complete(self, system, user):
+            self.prompts.append(user)
+            return "Skeptics." if "waste" in user or "Stop" in user else "maybe"
+
+    story = Story(slug="stadium", title="Stadium", claim=CLAIM, queries=["stadium"])
+    sqlite_store.save_story(story)
+    sqlite_store.upsert_posts(story.slug, [Post("test", str(i), text) for i, text in enumerate(POSTS)])
+    posts = sqlite_store.posts(story.slug)
+    clf = load_classifier(None)
+    teacher = FakeTeacher()
+    label.run_teacher(sqlite_store, story, clf, posts, clf.encoder.encode([p.text for p in posts]),
+                      len(POSTS), teacher=teacher)
+    assert len(teacher.prompts) == len(POSTS)
+    stored = sqlite_store.labels("stadium")
+    assert {row[3] for row in stored} == {"teacher"}
+    assert sorted(row[2] for row in stored) == ["skeptics", "skeptics"]

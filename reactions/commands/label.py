@@ -17,6 +17,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--limit", type=int, default=20, help="posts to ask about (default 20)")
     parser.add_argument("--model", default=None, help="stance model; default from settings")
     parser.add_argument("--labeller", default=None, help="who is labelling (stored with each label)")
+    parser.add_argument("--teacher", type=int, default=0, metavar="N",
+                        help="instead of asking you, let the summary model (REACTIONS_SUMMARY_WRITER "
+                        "openai or local) label N posts picked by active learning; stored as "
+                        "teacher labels, which editors' labels override")
 
 
 def run(args, *, ask=input) -> int:
@@ -39,6 +43,8 @@ def run(args, *, ask=input) -> int:
     vectors = post_vectors(store, clf, posts)
     index = {p.id: i for i, p in enumerate(posts)}
     labels = {pid: label for pid, _, label, source in store.labels(story.slug) if source == "human"}
+    if getattr(args, "teacher", 0):
+        return run_teacher(store, story, clf, posts, vectors, args.teacher)
     print(f"{story.slug}: {story.claim}\n{len(labels)} labelled so far. "
           "Answer s(upporters), k (skeptics), n(eutral), Enter to accept the guess, "
           "x to skip, q to quit.")
@@ -81,6 +87,38 @@ def run(args, *, ask=input) -> int:
         asked += 1
     print(f"{story.slug}: {len(labels)} human labels; run `reactions classify {story.slug} --redo` "
           "to apply them to every post")
+    return 0
+
+
+def run_teacher(store, story, clf, posts, vectors, n: int, *, teacher=None) -> int:
+    """Let the teacher label n posts: spread-out and uncertain ones, as for an editor."""
+    import numpy as np
+
+    from nlp.stance_heads import pick_for_labeling
+    from nlp.stance_teacher import teacher_labels
+    from reactions.models import BUCKETS
+
+    if teacher is None:
+        from reactions.pipeline import writer_from_settings
+
+        teacher = writer_from_settings()
+    if not hasattr(teacher, "complete"):
+        raise ValueError("a teacher needs a model: set REACTIONS_SUMMARY_WRITER to openai or local")
+    index = {p.id: i for i, p in enumerate(posts)}
+    done = [index[pid] for pid, *_ in store.labels(story.slug) if pid in index]
+    predictions = clf.predict([p.text for p in posts], story.claim,
+                              vectors if clf.encoder is not None else None)
+    probs = np.array([[pred.scores.get(b, 0.0) for b in BUCKETS] for pred in predictions])
+    chosen = pick_for_labeling(vectors, probs, done, n)
+    answers = teacher_labels(teacher, [posts[i].text for i in chosen], story.claim)
+    stored = 0
+    for i, label in zip(chosen, answers):
+        if label is not None:
+            store.add_label(story.slug, posts[i].id, label, source="teacher",
+                            labeller=getattr(teacher, "name", "teacher"))
+            stored += 1
+    print(f"{story.slug}: the teacher labelled {stored} of {len(chosen)} posts "
+          f"({len(chosen) - stored} answers were not a bucket)")
     return 0
 
 
