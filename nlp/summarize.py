@@ -261,13 +261,16 @@ class TemplateWriter:
         if evidence.unclassified:
             n = evidence.unclassified
             sentences.append(Sentence(
-                f"{_plural(n)} more {'was' if n == 1 else 'were'} not classified "
+                f"{n} more {'post was' if n == 1 else 'posts were'} not classified "
                 "(another language or no text).", UNCLASSIFIED, [], []))
         return sentences
 
     def write(self, evidence: Evidence) -> Written:
         if evidence.total == 0:
-            text = f"No posts about \u201c{evidence.story.title.rstrip('. ')}\u201d have been collected yet."
+            title = evidence.story.title.rstrip(". ")
+            text = (f"No posts about \u201c{title}\u201d in the last {describe_window(evidence.window)}."
+                    if evidence.window else
+                    f"No posts about \u201c{title}\u201d have been collected yet.")
             return Written(text, [Sentence(text, None, [], [])], self.name)
         sentences = [self.opening(evidence)]
         sentences += [self.bucket_sentence(evidence, b) for b in BUCKETS

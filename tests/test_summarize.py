@@ -165,6 +165,9 @@ def test_empty_story_reads_sensibly():
     story, items = story_with()
     written = TemplateWriter().write(build_evidence(story, items))
     assert written.paragraph == "No posts about \u201cA story\u201d have been collected yet."
+    windowed = build_evidence(story, items, window=timedelta(hours=6), previous={})
+    assert TemplateWriter().write(windowed).paragraph == (
+        "No posts about \u201cA story\u201d in the last 6 hours.")
 
 
 def test_one_bucket_story_reads_sensibly():
@@ -180,7 +183,7 @@ def test_only_unclassified_posts():
     story, items = story_with(("hola amigos", "unclassified"))
     written = TemplateWriter().write(build_evidence(story, items))
     assert written.paragraph == ("Discussions on Bluesky highlight a story. "
-                                 "1 post more was not classified (another language or no text).")
+                                 "1 more post was not classified (another language or no text).")
 
 
 def test_template_writer_is_fast(store, themed_story):
