@@ -513,6 +513,15 @@ class Store:
         """key -> id of the original post filed under it, for the keys the story knows."""
         owners: dict[int, int] = {}
         unique = list(dict.fromkeys(keys))
+        if self.dialect == "postgresql":
+            # One typed array parameter: one round trip and one plan, where an IN list of
+            # 500 parameters per chunk cost PostgreSQL ~40% of ingest time.
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            keys_param = sa.bindparam("keys", unique, type_=ARRAY(sa.BigInteger))
+            query = sa.select(t.dedup_keys.c.key, t.dedup_keys.c.post_id).where(
+                t.dedup_keys.c.story == story, t.dedup_keys.c.key == sa.any_(keys_param))
+            return dict(conn.execute(query).all())
         for start in range(0, len(unique), CHUNK):
             query = sa.select(t.dedup_keys.c.key, t.dedup_keys.c.post_id).where(
                 t.dedup_keys.c.story == story, t.dedup_keys.c.key.in_(unique[start : start + CHUNK]))
