@@ -103,7 +103,8 @@ class EmbeddingStanceClassifier:
     # -- loading and saving ---------------------------------------------------------------
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, *, encoder: Any = None) -> EmbeddingStanceClassifier:
+    def load(cls, directory: str | os.PathLike, *, encoder: Any = None,
+             review_below: float | None = None) -> EmbeddingStanceClassifier:
         directory = Path(directory)
         meta = json.loads((directory / "stance.json").read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
@@ -119,7 +120,8 @@ class EmbeddingStanceClassifier:
             encoder = load_encoder(meta.get("encoder"))
         return cls(encoder, general, targets, name=meta.get("name", directory.name),
                    languages=frozenset(meta.get("languages", ["en"])),
-                   review_below=float(meta.get("review_below", REVIEW_BELOW)),
+                   review_below=float(review_below if review_below is not None
+                                      else meta.get("review_below", REVIEW_BELOW)),
                    adapt_C=float(meta.get("adapt_C", ADAPT_C)), meta=meta)
 
     def save(self, directory: str | os.PathLike, *, encoder_spec: str | None = None) -> Path:

@@ -259,3 +259,9 @@ def test_teacher_labels_are_stored_apart(sqlite_store, capsys):
     stored = sqlite_store.labels("stadium")
     assert {row[3] for row in stored} == {"teacher"}
     assert sorted(row[2] for row in stored) == ["skeptics", "skeptics"]
+
+
+def test_review_threshold_can_be_set_when_loading():
+    from nlp.stance import load_classifier
+
+    assert load_classifier(None, review_below=0.7).review_below == 0.7
