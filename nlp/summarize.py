@@ -322,7 +322,7 @@ def _stem(word: str) -> str:
 def _content_words(text: str) -> list[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    words = _WORD.findall(text.lower())
+    words = [w.removesuffix("'s").strip("'-") for w in _WORD.findall(text.lower().replace("\u2019", "'"))]
     return [w for w in words if len(w) > 2 and w not in ENGLISH_STOP_WORDS
             and w not in _FRAME_WORDS]
 
@@ -367,8 +367,8 @@ def check_sentence(text: str, bucket: str, evidence: Evidence, *, min_support: f
 
     It must mention no other bucket, state only numbers equal to computed ones, quote only
     what a post of the bucket says, and at least `min_support` of its content words must
-    occur in the bucket's posts (words of the claim alone do not count, so a model cannot
-    put the claim in a skeptic's mouth).
+    occur in the bucket's posts or the story's title (never words of the claim alone, so a
+    model cannot put the claim in a skeptic's mouth).
     """
     b = evidence.buckets[bucket]
     reasons = []
@@ -391,6 +391,8 @@ def check_sentence(text: str, bucket: str, evidence: Evidence, *, min_support: f
         if value != int(value) or int(value) not in allowed:
             reasons.append(f"number {match.group(0).strip()!r} is not a computed figure")
     for match in _NUMBER_WORD.finditer(rest):
+        if match.group(1).lower() == "one":  # "one of them", "no one": mostly not a count
+            continue
         if _NUMBER_WORDS[match.group(1).lower()] not in counts:
             reasons.append(f"number {match.group(1)!r} is not a computed figure")
     words = _content_words(rest)
@@ -398,6 +400,8 @@ def check_sentence(text: str, bucket: str, evidence: Evidence, *, min_support: f
     for post in posts:
         for word in _content_words(post.text):
             vocabulary.setdefault(_stem(word), set()).add(post.id)
+    title_words = {_stem(w) for w in _content_words(evidence.story.title)}
+    title_words -= {_stem(w) for w in _content_words(evidence.story.claim)}
     support: dict[int, int] = {}
     unsupported = []
     for word in words:
@@ -405,8 +409,8 @@ def check_sentence(text: str, bucket: str, evidence: Evidence, *, min_support: f
         if stem in vocabulary:
             for pid in vocabulary[stem]:
                 support[pid] = support.get(pid, 0) + 1
-        else:  # the story's own words do not count: "Skeptics say the claim is right" must fail
-            unsupported.append(word)
+        elif stem not in title_words:  # the topic, but never the claim: a model must not
+            unsupported.append(word)   # put "the claim is right" in a skeptic's mouth
     if words and (len(words) - len(unsupported)) / len(words) < min_support:
         reasons.append(f"content not supported by the {bucket}' posts: {', '.join(unsupported[:6])}")
     if not words and not quotes:

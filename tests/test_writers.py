@@ -88,6 +88,7 @@ def test_each_bucket_is_prompted_with_its_own_evidence_only(evidence):
     ("supporters", "Supporters and critics both say the narco boats must stop.", "another bucket"),
     ("skeptics", 'Skeptics say "the strikes are war crimes, says the UN".', "quote not found"),
     ("skeptics", "Skeptics, seven of them, call the strikes illegal killings.", "number 'seven'"),
+    ("skeptics", "Skeptics say the strikes on drug boats are right.", "content"),  # the claim
 ])
 def test_planted_bad_sentence_is_replaced_and_recorded(evidence, bucket, planted, reason):
     answers = dict(GOOD)
