@@ -195,8 +195,9 @@ def classify(
         return counts
     if classifier is None:
         from nlp.stance import load_classifier
+        from reactions.config import get_settings
 
-        classifier = load_classifier(model)
+        classifier = load_classifier(model, review_below=get_settings().review_threshold)
     labelled = store.labels(story.slug)
     if labelled:
         human = {pid: (text, label) for pid, text, label, source in labelled if source == "human"}

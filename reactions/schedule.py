@@ -55,8 +55,10 @@ class Runner:
         with self._classifier_lock:
             if self._classifier is None:
                 from nlp.stance import load_classifier
+                from reactions.config import get_settings
 
-                self._classifier = load_classifier(self._model)
+                self._classifier = load_classifier(
+                    self._model, review_below=get_settings().review_threshold)
             return self._classifier
 
     def collect_job(self, slug: str, source: str) -> None:

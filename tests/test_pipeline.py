@@ -122,3 +122,25 @@ def test_parse_window(text, expected):
 def test_parse_window_rejects(bad):
     with pytest.raises(ValueError, match="not like"):
         pipeline.parse_window(bad)
+
+
+def test_review_threshold_setting_reaches_the_classifier(sqlite_store, file_story, monkeypatch,
+                                                         keyword_classifier):
+    import nlp.stance
+
+    seen = {}
+
+    def fake_load(spec=None, **options):
+        seen.update(options, spec=spec)
+        return keyword_classifier
+
+    monkeypatch.setattr(nlp.stance, "load_classifier", fake_load)
+    monkeypatch.setenv("REACTIONS_REVIEW_THRESHOLD", "0.7")
+    from reactions.config import get_settings
+
+    get_settings.cache_clear()
+    story, _ = file_story
+    sqlite_store.save_story(story)
+    pipeline.collect(sqlite_store, story)
+    pipeline.classify(sqlite_store, story, model="some/model")
+    assert seen == {"spec": "some/model", "review_below": 0.7}

@@ -34,7 +34,8 @@ def run(args, *, ask=input) -> int:
 
     store = open_store()
     story = store.get_story(args.story)
-    clf = load_classifier(args.model or get_settings().stance_model)
+    clf = load_classifier(args.model or get_settings().stance_model,
+                          review_below=get_settings().review_threshold)
     posts = [p for p in store.posts(story.slug) if p.text.strip() and p.duplicate_of is None
              and (not p.language or p.language in clf.languages)]
     if not posts:
