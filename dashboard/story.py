@@ -117,15 +117,20 @@ def _quote(post: dict) -> str:
 
 
 st.subheader("Themes and quotes")
-themes = (summary.payload or {}).get("themes", {}) if summary else {}
+# Themes come from the stored summary's evidence (payload["buckets"][bucket]["themes"]).
+evidence = (summary.payload or {}).get("buckets", {}) if summary else {}
 top = queries.top_posts_by_bucket(slug, filters)
 for column, bucket in zip(st.columns(len(BUCKETS)), BUCKETS):
     with column:
         st.markdown(f"**{bucket.capitalize()}**")
-        for theme in themes.get(bucket, []) if isinstance(themes, dict) else []:
-            label = theme.get("label") if isinstance(theme, dict) else str(theme)
-            if label:
-                st.caption(escape_markdown(f"Theme: {label}"))
+        themes = evidence.get(bucket, {}).get("themes", []) if isinstance(evidence, dict) else []
+        for theme in themes:
+            phrase = " ".join(str(theme.get("phrase", "")).split())[:90]
+            with st.expander(escape_markdown(f"Theme ({theme.get('size', 0)} posts): {phrase}")):
+                for quote in theme.get("quotes", []):
+                    st.markdown(_quote({"author": quote.get("author"), "url": quote.get("url"),
+                                        "platform": quote.get("platform") or "",
+                                        "text": quote.get("text") or ""}))
         quotes = top[bucket]
         if not quotes:
             st.write("No posts.")

@@ -240,3 +240,23 @@ def test_pages_say_what_to_do_on_an_empty_store(sqlite_url, monkeypatch):
         at = app(page)
         assert at.info or at.markdown, page
     st.cache_resource.clear()
+
+
+def test_story_page_shows_the_summary_themes_with_their_quotes_escaped(seeded):
+    store, story = seeded
+    theme = {"phrase": SCRIPT + " *loud*", "size": 7, "post_ids": [1, 2], "keywords": [],
+             "quotes": [{"id": 1, "text": "force backs diplomacy [click](javascript:alert(1))",
+                         "url": "https://example.org/q1", "platform": "bluesky",
+                         "author": "ana"}]}
+    store.save_summary(Summary(
+        story=story.slug, paragraph="Supporters say force backs diplomacy.",
+        counts=store.bucket_counts(story.slug), writer="template", created_at=utcnow(),
+        payload={"buckets": {"supporters": {"count": 7, "themes": [theme]}}}))
+    st.cache_data.clear()
+    at = app("story")
+    labels = [e.label for e in at.expander]
+    assert any(label.startswith("Theme \\(7 posts\\)") and "\\<script\\>" in label
+               and "\\*loud\\*" in label for label in labels)
+    quotes = [m.value for m in at.markdown if m.value.startswith(">")]
+    assert any("force backs diplomacy \\[click\\]\\(javascript:alert\\(1\\)\\)" in q
+               and "https://example.org/q1" in q for q in quotes)
