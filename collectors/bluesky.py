@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ from collectors.base import (
     parse_timestamp,
     require_env,
 )
-from collectors.http import RateLimiter, get_json, make_client, request
+from collectors.http import HttpCollector, get_json, request
 from reactions.models import Post, Story
 
 log = logging.getLogger(__name__)
@@ -115,18 +115,14 @@ def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
 
 # -- the collector -----------------------------------------------------------------------
 
-class BlueskyCollector:
+class BlueskyCollector(HttpCollector):
     """Searches each of the story's queries; one session per collector, reused across runs."""
 
     name = NAME
+    default_base_url = BASE_URL
 
-    def __init__(self, client: httpx.Client | None = None, base_url: str = BASE_URL,
-                 env: Mapping[str, str] | None = None, limiter: RateLimiter | None = None,
-                 **_: Any) -> None:
-        self.client = client or make_client()
-        self.base_url = base_url.rstrip("/")
-        self.env = env
-        self.limiter = limiter or RateLimiter(NAME)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._session: dict[str, str] | None = None
 
     # session -------------------------------------------------------------------------

@@ -13,10 +13,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-import httpx
-
 from collectors.base import MalformedResponse, Page, backfill_start, parse_items
-from collectors.http import RateLimiter, get_json, make_client
+from collectors.http import HttpCollector, get_json
 from nlp.text import html_to_text
 from reactions.models import Post, Story
 
@@ -69,16 +67,11 @@ def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
     return parse_items(payload["hits"], parse_hit, source=NAME, skipped=skipped)
 
 
-class HackerNewsCollector:
+class HackerNewsCollector(HttpCollector):
     """Searches stories and comments for each of the story's queries."""
 
     name = NAME
-
-    def __init__(self, client: httpx.Client | None = None, base_url: str = BASE_URL,
-                 limiter: RateLimiter | None = None, **_: Any) -> None:
-        self.client = client or make_client()
-        self.base_url = base_url.rstrip("/")
-        self.limiter = limiter or RateLimiter(NAME)
+    default_base_url = BASE_URL
 
     def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
         base = str(options.get("base_url") or self.base_url).rstrip("/")

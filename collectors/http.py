@@ -12,7 +12,7 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -214,3 +214,22 @@ def get_json(
     """GET a URL and decode JSON (see `request`)."""
     return request(client, "GET", url, source=source, check=check, limiter=limiter,
                    attempts=attempts, decode=True, **kwargs)
+
+
+class HttpCollector:
+    """What every HTTP collector keeps: its client, base URL, environment and rate limiter.
+
+    Subclasses set `name` and `default_base_url`. Tests pass a MockTransport client, a
+    local base URL and a fake environment through the same door users pass real ones.
+    """
+
+    name = "http"
+    default_base_url = ""
+
+    def __init__(self, client: httpx.Client | None = None, base_url: str | None = None,
+                 env: Mapping[str, str] | None = None, limiter: RateLimiter | None = None,
+                 **_: Any) -> None:
+        self.client = client or make_client()
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.env = env
+        self.limiter = limiter or RateLimiter(self.name)

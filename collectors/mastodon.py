@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -29,7 +29,7 @@ from collectors.base import (
     parse_items,
     parse_timestamp,
 )
-from collectors.http import RateLimiter, decode_json, make_client, request
+from collectors.http import HttpCollector, decode_json, request
 from nlp.text import html_to_text
 from reactions.models import Post, Story
 
@@ -107,16 +107,10 @@ def _status_ids(statuses: list[Any]) -> list[int]:
 
 # -- the collector -----------------------------------------------------------------------
 
-class MastodonCollector:
+class MastodonCollector(HttpCollector):
     """Hashtag timelines on every configured instance, plus search where a token is set."""
 
     name = NAME
-
-    def __init__(self, client: httpx.Client | None = None, env: Mapping[str, str] | None = None,
-                 limiter: RateLimiter | None = None, **_: Any) -> None:
-        self.client = client or make_client()
-        self.env = env
-        self.limiter = limiter or RateLimiter(NAME)
 
     def _token(self) -> str | None:
         return (self.env if self.env is not None else os.environ).get(ENV_TOKEN) or None

@@ -28,7 +28,7 @@ from collectors.base import (
     parse_timestamp,
     require_env,
 )
-from collectors.http import RateLimiter, get_json, make_client, request
+from collectors.http import HttpCollector, RateLimiter, get_json, request
 from nlp.text import unescape
 from reactions import __version__
 from reactions.models import Post, Story
@@ -93,20 +93,18 @@ def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
 
 # -- the collector -----------------------------------------------------------------------
 
-class RedditCollector:
+class RedditCollector(HttpCollector):
     """Searches each query site-wide or in each configured subreddit, newest first."""
 
     name = NAME
+    default_base_url = API_URL
 
-    def __init__(self, client: httpx.Client | None = None, base_url: str = API_URL,
+    def __init__(self, client: httpx.Client | None = None, base_url: str | None = None,
                  auth_url: str = AUTH_URL, env: Mapping[str, str] | None = None,
                  limiter: RateLimiter | None = None, **_: Any) -> None:
-        self.env = os.environ if env is None else env
-        self.client = client or make_client()
+        super().__init__(client, base_url, os.environ if env is None else env, limiter)
         self.client.headers["User-Agent"] = user_agent(self.env.get(ENV_USERNAME))
-        self.base_url = base_url.rstrip("/")
         self.auth_url = auth_url.rstrip("/")
-        self.limiter = limiter or RateLimiter(NAME)
         self._token: tuple[str, float] | None = None
 
     def _access_token(self, auth_url: str) -> str:

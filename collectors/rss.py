@@ -22,7 +22,7 @@ import feedparser
 import httpx
 
 from collectors.base import MalformedResponse, Page, parse_items
-from collectors.http import RateLimiter, make_client, request
+from collectors.http import HttpCollector, request
 from nlp.text import html_to_text
 from reactions.models import Post, Story
 
@@ -97,15 +97,10 @@ def mentions_story(post: Post, story: Story) -> bool:
 
 # -- the collector -----------------------------------------------------------------------
 
-class RssCollector:
+class RssCollector(HttpCollector):
     """Reads each feed once per run; unchanged feeds answer 304 and cost nothing."""
 
     name = NAME
-
-    def __init__(self, client: httpx.Client | None = None, limiter: RateLimiter | None = None,
-                 **_: Any) -> None:
-        self.client = client or make_client()
-        self.limiter = limiter or RateLimiter(NAME)
 
     def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
         state: dict[str, dict[str, Any]] = json.loads(cursor) if cursor else {}

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-
-import httpx
 
 from collectors.base import (
     MalformedResponse,
@@ -25,7 +23,7 @@ from collectors.base import (
     parse_timestamp,
     require_env,
 )
-from collectors.http import RateLimiter, get_json, make_client
+from collectors.http import HttpCollector, get_json
 from nlp.text import unescape
 from reactions.models import Post, Story, utcnow
 
@@ -80,18 +78,11 @@ def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
 
 # -- the collector -----------------------------------------------------------------------
 
-class XCollector:
+class XCollector(HttpCollector):
     """Recent search for each of the story's queries."""
 
     name = NAME
-
-    def __init__(self, client: httpx.Client | None = None, base_url: str = BASE_URL,
-                 env: Mapping[str, str] | None = None, limiter: RateLimiter | None = None,
-                 **_: Any) -> None:
-        self.client = client or make_client()
-        self.base_url = base_url.rstrip("/")
-        self.env = env
-        self.limiter = limiter or RateLimiter(NAME)
+    default_base_url = BASE_URL
 
     def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
         (token,) = require_env(NAME, ENV, self.env)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from collectors.base import (
     parse_timestamp,
     require_env,
 )
-from collectors.http import RateLimiter, get_json, make_client
+from collectors.http import HttpCollector, get_json
 from nlp.text import html_to_text
 from reactions.models import Post, Story, utcnow
 
@@ -114,18 +114,11 @@ def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
 
 # -- the collector -----------------------------------------------------------------------
 
-class YouTubeCollector:
+class YouTubeCollector(HttpCollector):
     """Comment threads of the configured (or discovered) videos, within the day's quota."""
 
     name = NAME
-
-    def __init__(self, client: httpx.Client | None = None, base_url: str = BASE_URL,
-                 env: Mapping[str, str] | None = None, limiter: RateLimiter | None = None,
-                 **_: Any) -> None:
-        self.client = client or make_client()
-        self.base_url = base_url.rstrip("/")
-        self.env = env
-        self.limiter = limiter or RateLimiter(NAME)
+    default_base_url = BASE_URL
 
     def _spend(self, state: dict[str, Any], call: str, limit: int) -> None:
         today = utcnow().date().isoformat()

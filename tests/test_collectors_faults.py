@@ -118,20 +118,17 @@ def test_malformed_item_keeps_the_rest_of_the_page(sqlite_store, hn_story):
     assert "item 2" in result.skipped[0]
 
 
-def test_missing_credentials_skip_the_source_and_the_rest_goes_on(sqlite_store):
+def test_missing_credentials_skip_the_source_and_the_rest_goes_on(sqlite_store, monkeypatch):
     story = Story(slug="multi", title="Maduro", claim="The call is right.", queries=["maduro"],
                   sources=[SourceConfig("x"), SourceConfig("reddit"), SourceConfig("hackernews")])
     sqlite_store.save_story(story)
     # hackernews has no credentials; give it a recorded answer through the registry's seam
     replay = Replay().add("GET", "/search_by_date", json_response(HN_PAGE))
-    import collectors.hackernews as hn_module
+    import collectors.http
 
-    original = hn_module.make_client
-    hn_module.make_client = replay.client
-    try:
-        results = collect(sqlite_store, story)
-    finally:
-        hn_module.make_client = original
+    # Every collector builds its default client here; only hackernews gets as far as a request.
+    monkeypatch.setattr(collectors.http, "make_client", replay.client)
+    results = collect(sqlite_store, story)
     by_source = {r.source: r for r in results}
     assert "set REACTIONS_X_BEARER_TOKEN" in by_source["x"].error
     assert "REACTIONS_REDDIT_CLIENT_ID, REACTIONS_REDDIT_CLIENT_SECRET" in by_source["reddit"].error
