@@ -178,8 +178,11 @@ def simulate_editor(
     *,
     batch: int = 4,
     seed: int = 0,
+    texts: Sequence[str] | None = None,
 ) -> tuple[EmbeddingStanceClassifier, np.ndarray]:
     """Ask for n_labels gold labels on one target, adapting after each batch.
+
+    `texts` (the rows' texts) let a classifier with a pair model use it as the prior.
 
     Returns the adapted classifier and the indices that were labelled.
     """
@@ -190,16 +193,21 @@ def simulate_editor(
         labelled = rng.choice(len(y), size=min(n_labels, len(y)), replace=False).tolist()
     elif strategy == "active":
         while len(labelled) < min(n_labels, len(y)):
-            probs = softmax(current.logits(X, claim))
+            probs = softmax(current.logits(X, claim, texts))
             ask = min(batch, n_labels - len(labelled))
             labelled += pick_for_labeling(X, probs, labelled, ask)
-            current = clf.adapt([""] * len(labelled), bucket_labels(y[labelled]), claim,
+            current = clf.adapt(chosen(texts, labelled), bucket_labels(y[labelled]), claim,
                                 embeddings=X[labelled])
     else:
         raise ValueError(f"strategy must be 'active' or 'random', not {strategy!r}")
-    adapted = clf.adapt([""] * len(labelled), bucket_labels(y[labelled]), claim,
+    adapted = clf.adapt(chosen(texts, labelled), bucket_labels(y[labelled]), claim,
                         embeddings=X[labelled]) if labelled else clf
     return adapted, np.array(labelled, dtype=np.int64)
+
+
+def chosen(texts: Sequence[str] | None, indices: Sequence[int]) -> list[str]:
+    """The labelled rows' texts, or blanks (embeddings only) when the texts are unknown."""
+    return [""] * len(indices) if texts is None else [texts[int(i)] for i in indices]
 
 
 def bucket_labels(indices: np.ndarray) -> list[str]:
@@ -226,11 +234,14 @@ def evaluate(
         idx = np.array([i for i, t in enumerate(rows.targets) if t == target])
         model = clf
         keep = np.ones(len(idx), dtype=bool)
+        texts = [rows.texts[i] for i in idx]
         if labels_per_target > 0:
             model, asked = simulate_editor(clf, X[idx], rows.labels[idx], target,
-                                           labels_per_target, strategy, seed=seed)
+                                           labels_per_target, strategy, seed=seed, texts=texts)
             keep[asked] = False
-        pred = np.argmax(model.logits(X[idx][keep], target), 1) if keep.any() else np.zeros(0, int)
+        kept = [t for t, k in zip(texts, keep) if k]
+        pred = (np.argmax(model.logits(X[idx][keep], target, kept), 1) if keep.any()
+                else np.zeros(0, int))
         per_target[target] = scores(rows.labels[idx][keep], pred)
         y_true.append(rows.labels[idx][keep])
         y_pred.append(pred)

@@ -107,6 +107,40 @@ def test_many_labels_get_a_head_of_their_own(clf):
     assert [p.label for p in adapted.predict(POSTS, CLAIM)] == GOLD
 
 
+def test_default_uses_the_pair_model_as_prior_for_a_new_claim(clf):
+    from nlp.stance_heads import softmax
+
+    assert clf.pair is not None
+    logits = clf.pair.logits(POSTS, CLAIM)
+    assert logits.shape == (len(POSTS), 3) and np.isfinite(logits).all()
+    assert np.allclose(clf.predict_proba(POSTS, CLAIM), softmax(logits), atol=1e-5)
+    # With embeddings only (no texts) the general head is the prior.
+    vectors = clf.encoder.encode(POSTS)
+    assert clf.logits(vectors, CLAIM).shape == (len(POSTS), 3)
+
+
+def test_pair_model_trains_and_round_trips(tmp_path):
+    from nlp.stance_pair import PairModel, offtopic_negatives
+
+    claims, texts = [CLAIM] * len(POSTS), list(POSTS)
+    own = dict(zip(texts + ["I love my cat"], claims + ["Cats are great"]))
+    none_claims, none_texts = offtopic_negatives(list(own.values()), list(own), 0.5)
+    assert len(none_texts) == 3
+    assert all(claim != own[text] for claim, text in zip(none_claims, none_texts))
+    model = PairModel(top_layers=1).fit(claims, texts, bucket_ids(GOLD), epochs=1)
+    meta = model.save(tmp_path)
+    loaded = PairModel.load(tmp_path, meta)
+    assert (tmp_path / meta["file"]).stat().st_size < 4_000_000  # one layer in fp16
+    a, b = model.logits(POSTS, CLAIM), loaded.logits(POSTS, CLAIM)
+    assert np.allclose(a, b, atol=0.1)  # stored in fp16
+
+
+def bucket_ids(labels):
+    from nlp.stance import bucket_index
+
+    return bucket_index(labels)
+
+
 def test_active_learning_picks_new_spread_out_posts():
     from nlp.stance_heads import pick_for_labeling
 
