@@ -40,6 +40,14 @@ def test_demo_end_to_end_twice(tmp_path):
     assert sum(stances.values()) == posts  # every post has a stance or an explicit unclassified
     assert stances.get("unclassified", 0) >= spanish > 0  # Spanish posts are not forced into a bucket
     assert "<script>" in script_post  # stored as the text it is; escaped where shown
+    with sqlite3.connect(db) as conn:
+        taught = conn.execute(
+            "SELECT l.label, p.raw FROM labels l JOIN posts p ON p.id = l.post_id "
+            "WHERE l.source = 'human' AND l.labeller = 'demo: team labels'").fetchall()
+    # the demo plays the editor: active learning picks 48 posts, the team's labels answer
+    assert len(taught) == 48
+    assert all(label == json.loads(raw)["label"] for label, raw in taught)
+    assert "an editor's 48 answers" in out
 
     out_again, _ = run_demo(tmp_path)
     assert "ingested 0 new posts" in out_again

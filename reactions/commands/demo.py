@@ -5,6 +5,9 @@ HELP = "run the demo story end to end offline and print its paragraph"
 
 def add_arguments(parser) -> None:
     parser.add_argument("--dashboard", action="store_true", help="open the dashboard afterwards")
+    parser.add_argument("--editor-labels", type=int, default=48, metavar="N",
+                        help="play the editor for N posts picked by active learning, answering "
+                        "with the team's labels in the sample file (default 48; 0: no labels)")
 
 
 def run(args) -> int:
@@ -25,6 +28,11 @@ def run(args) -> int:
         results = collect(store, story, sources=offline, progress=advance)
     added = sum(r.added for r in results)
     print(f"ingested {added} new posts ({store.count_posts(story.slug)} in the store)")
+    if args.editor_labels > 0 and not store.labels(story.slug, source="human"):
+        taught = teach_like_an_editor(store, story, settings, args.editor_labels)
+        print(f"an editor's {taught} answers (the team's labels in the sample file, for the posts "
+              "active learning picked) taught the classifier this story; the model classifies "
+              "the rest")
     with progress_bar("classifying", total=len(store.posts_without_stance(story.slug))) as advance:
         classify(store, story, model=settings.stance_model, progress=advance)
     summary = summarize(store, story)
@@ -38,3 +46,23 @@ def run(args) -> int:
         return launch(settings.dashboard_port)
     print("open the dashboard with: python -m reactions dashboard")
     return 0
+
+
+def teach_like_an_editor(store, story, settings, limit: int) -> int:
+    """Run the `reactions label` loop with the sample file's team labels as the editor's answers.
+
+    A new story has no labelled data; the product's answer is a few editor labels on the
+    posts that teach the classifier most. The demo plays that editor from the labels the team
+    wrote next to each sample post, so what it prints is the few-label path, said plainly.
+    """
+    from nlp.stance import load_classifier
+    from reactions.commands.label import label_loop
+    from reactions.models import normalize_label
+
+    clf = load_classifier(settings.stance_model, review_below=settings.review_threshold)
+
+    def team_label(post, guess, confidence):
+        label = (post.raw or {}).get("label")
+        return normalize_label(label) if label else None
+
+    return label_loop(store, story, clf, limit, team_label, batch=8, labeller="demo: team labels")

@@ -23,70 +23,99 @@ def add_arguments(parser) -> None:
                         "teacher labels, which editors' labels override")
 
 
-def run(args, *, ask=input) -> int:
+def label_loop(store, story, clf, limit: int, answer, *, batch: int = 1,
+               labeller: str | None = None) -> int:
+    """Ask `answer(post, guess, confidence)` about the posts active learning picks, `batch` at
+    a time, adapting the classifier to every label so far before each pick. `answer` returns
+    a bucket, "" to accept the guess, None to skip, or "quit". Returns how many were stored.
+    """
     import numpy as np
 
-    from nlp.stance import load_classifier
     from nlp.stance_heads import pick_for_labeling
-    from reactions.commands._common import open_store
-    from reactions.config import get_settings
     from reactions.models import BUCKETS
 
-    store = open_store()
-    story = store.get_story(args.story)
-    clf = load_classifier(args.model or get_settings().stance_model,
-                          review_below=get_settings().review_threshold)
     posts = [p for p in store.posts(story.slug) if p.text.strip() and p.duplicate_of is None
              and (not p.language or p.language in clf.languages)]
     if not posts:
-        print(f"{story.slug}: no posts to label")
         return 0
     vectors = post_vectors(store, clf, posts)
     index = {p.id: i for i, p in enumerate(posts)}
     labels = {pid: label for pid, _, label, source in store.labels(story.slug) if source == "human"}
-    if getattr(args, "teacher", 0):
-        return run_teacher(store, story, clf, posts, vectors, args.teacher)
-    print(f"{story.slug}: {story.claim}\n{len(labels)} labelled so far. "
-          "Answer s(upporters), k (skeptics), n(eutral), Enter to accept the guess, "
-          "x to skip, q to quit.")
+    texts = [p.text for p in posts]
     skipped: set[int] = set()
-    asked = 0
-    while asked < args.limit:
+    stored = 0
+    while stored < limit:
         known = [pid for pid in labels if pid in index]
         adapted = clf.adapt([posts[index[pid]].text for pid in known],
                             [labels[pid] for pid in known], story.claim,
                             **({"embeddings": vectors[[index[pid] for pid in known]]}
                                if clf.encoder is not None and known else {}))
-        texts = [p.text for p in posts]
         predictions = adapted.predict(texts, story.claim,
                                       vectors if clf.encoder is not None else None)
         probs = np.array([[pred.scores.get(b, 0.0) for b in BUCKETS] for pred in predictions])
         done = [index[pid] for pid in known] + sorted(skipped)
-        pick = pick_for_labeling(vectors, probs, done, 1)
-        if not pick:
-            print("every post is labelled")
+        picks = pick_for_labeling(vectors, probs, done, min(batch, limit - stored))
+        if not picks:
             break
-        i = pick[0]
-        guess = BUCKETS[int(np.argmax(probs[i]))]
-        print(f"\n[{asked + 1}/{args.limit}] {posts[i].text}\n"
-              f"  guess: {guess} ({probs[i].max():.0%})")
-        try:
-            answer = ask("  s/k/n/Enter/x/q > ").strip().lower()
-        except EOFError:
-            break
-        if answer == "q":
-            break
-        if answer == "x":
-            skipped.add(i)
-            continue
-        label = guess if answer == "" else KEYS.get(answer[:1])
-        if label is None:
+        for i in picks:
+            guess = BUCKETS[int(np.argmax(probs[i]))]
+            reply = answer(posts[i], guess, float(probs[i].max()))
+            if reply == "quit":
+                return stored
+            if reply is None:
+                skipped.add(i)
+                continue
+            label = reply or guess
+            store.add_label(story.slug, posts[i].id, label, source="human", labeller=labeller)
+            labels[posts[i].id] = label
+            stored += 1
+    return stored
+
+
+def run(args, *, ask=input) -> int:
+    from nlp.stance import load_classifier
+    from reactions.commands._common import open_store
+    from reactions.config import get_settings
+
+    store = open_store()
+    story = store.get_story(args.story)
+    clf = load_classifier(args.model or get_settings().stance_model,
+                          review_below=get_settings().review_threshold)
+    if getattr(args, "teacher", 0):
+        posts = [p for p in store.posts(story.slug) if p.text.strip() and p.duplicate_of is None
+                 and (not p.language or p.language in clf.languages)]
+        if not posts:
+            print(f"{story.slug}: no posts to label")
+            return 0
+        return run_teacher(store, story, clf, posts, post_vectors(store, clf, posts), args.teacher)
+    known = sum(1 for *_, source in store.labels(story.slug) if source == "human")
+    print(f"{story.slug}: {story.claim}\n{known} labelled so far. "
+          "Answer s(upporters), k (skeptics), n(eutral), Enter to accept the guess, "
+          "x to skip, q to quit.")
+    asked = [0]
+
+    def answer_in_terminal(post, guess, confidence):
+        while True:
+            print(f"\n[{asked[0] + 1}/{args.limit}] {post.text}\n  guess: {guess} ({confidence:.0%})")
+            try:
+                reply = ask("  s/k/n/Enter/x/q > ").strip().lower()
+            except EOFError:
+                return "quit"
+            if reply == "q":
+                return "quit"
+            if reply == "x":
+                return None
+            if reply == "" or reply[:1] in KEYS:
+                asked[0] += 1
+                return KEYS.get(reply[:1], "")
             print("  answer s, k, n, Enter, x or q")
-            continue
-        store.add_label(story.slug, posts[i].id, label, source="human", labeller=args.labeller)
-        labels[posts[i].id] = label
-        asked += 1
-    print(f"{story.slug}: {len(labels)} human labels; run `reactions classify {story.slug} --redo` "
+
+    stored = label_loop(store, story, clf, args.limit, answer_in_terminal, labeller=args.labeller)
+    if not stored and not store.posts(story.slug):
+        print(f"{story.slug}: no posts to label")
+        return 0
+    total = sum(1 for *_, source in store.labels(story.slug) if source == "human")
+    print(f"{story.slug}: {total} human labels; run `reactions classify {story.slug} --redo` "
           "to apply them to every post")
     return 0
 
