@@ -593,6 +593,10 @@ def make_engine(url: str) -> Engine:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoint the WAL every ~40 MB instead of every 4 MB: random dedup keys dirty
+            # pages all over the indexes, and frequent checkpoints rewrote them page by page
+            # (commit time per page tripled between 10k and 100k posts without this).
+            cur.execute("PRAGMA wal_autocheckpoint=10000")
             cur.close()
 
         return engine
