@@ -15,6 +15,23 @@ if not stories:
     st.stop()
 slugs = [s.slug for s in stories]
 
+
+def manage_row(label, items, prefix, describe, set_active, delete):
+    """A picker with Pause, Resume and Delete for one of `items` (id -> row)."""
+    left, pause, resume, remove = st.columns([3, 1, 1, 1])
+    chosen = left.selectbox(label, list(items), key=f"{prefix}_pick",
+                            format_func=lambda i: describe(items[i]))
+    if pause.button("Pause", key=f"{prefix}_pause"):
+        set_active(store, chosen, False)
+        st.rerun()
+    if resume.button("Resume", key=f"{prefix}_resume"):
+        set_active(store, chosen, True)
+        st.rerun()
+    if remove.button("Delete", key=f"{prefix}_delete"):
+        delete(store, chosen)
+        st.rerun()
+
+
 # -- subscriptions ----------------------------------------------------------------------------
 st.subheader("Email digests")
 subscriptions = digests.list_subscriptions(store)
@@ -25,19 +42,9 @@ if subscriptions:
         "state": "active" if s["active"] else "paused",
     } for s in subscriptions], hide_index=True, width="stretch", key="subs_table")
     by_id = {s["id"]: s for s in subscriptions}
-    left, a, b, c = st.columns([3, 1, 1, 1])
-    chosen = left.selectbox("Subscription", list(by_id), key="sub_pick",
-                            format_func=lambda i: f"#{i} {by_id[i]['address']} · {by_id[i]['story']}"
-                            f" · {by_id[i]['period']}")
-    if a.button("Pause", key="sub_pause"):
-        digests.set_subscription_active(store, chosen, False)
-        st.rerun()
-    if b.button("Resume", key="sub_resume"):
-        digests.set_subscription_active(store, chosen, True)
-        st.rerun()
-    if c.button("Delete", key="sub_delete"):
-        digests.delete_subscription(store, chosen)
-        st.rerun()
+    manage_row("Subscription", by_id, "sub",
+               lambda s: f"#{s['id']} {s['address']} · {s['story']} · {s['period']}",
+               digests.set_subscription_active, digests.delete_subscription)
 else:
     st.write("No subscriptions yet.")
 
@@ -84,18 +91,8 @@ if rules:
         "state": "active" if r["active"] else "paused",
     } for r in rules], hide_index=True, width="stretch", key="rules_table")
     by_rule = {r["id"]: r for r in rules}
-    left, a, b, c = st.columns([3, 1, 1, 1])
-    rule_id = left.selectbox("Rule", list(by_rule), key="rule_pick",
-                             format_func=lambda i: f"#{i} {by_rule[i]['kind']} → {by_rule[i]['channel']}")
-    if a.button("Pause", key="rule_pause"):
-        alert_rules.set_rule_active(store, rule_id, False)
-        st.rerun()
-    if b.button("Resume", key="rule_resume"):
-        alert_rules.set_rule_active(store, rule_id, True)
-        st.rerun()
-    if c.button("Delete", key="rule_delete"):
-        alert_rules.delete_rule(store, rule_id)
-        st.rerun()
+    manage_row("Rule", by_rule, "rule", lambda r: f"#{r['id']} {r['kind']} → {r['channel']}",
+               alert_rules.set_rule_active, alert_rules.delete_rule)
 else:
     st.write("No alert rules yet.")
 

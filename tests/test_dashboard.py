@@ -260,3 +260,19 @@ def test_story_page_shows_the_summary_themes_with_their_quotes_escaped(seeded):
     quotes = [m.value for m in at.markdown if m.value.startswith(">")]
     assert any("force backs diplomacy \\[click\\]\\(javascript:alert\\(1\\)\\)" in q
                and "https://example.org/q1" in q for q in quotes)
+
+
+def test_digests_page_pauses_resumes_and_deletes(seeded):
+    store, _ = seeded
+    assert len(digests.list_subscriptions(store)) == len(alert_rules.list_rules(store)) == 1
+    at = app("digests")
+    at.button(key="sub_pause").click().run()
+    assert not digests.list_subscriptions(store)[0]["active"]
+    at.button(key="sub_resume").click().run()
+    assert digests.list_subscriptions(store)[0]["active"]
+    at.button(key="rule_pause").click().run()
+    assert not alert_rules.list_rules(store)[0]["active"]
+    at.button(key="rule_delete").click().run()
+    assert alert_rules.list_rules(store) == []
+    at.button(key="sub_delete").click().run()
+    assert [s["id"] for s in digests.list_subscriptions(store)] == []
