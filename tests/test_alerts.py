@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -13,6 +12,7 @@ from reactions import aggregates
 from reactions import alerts as alert_rules
 from reactions.models import BUCKETS, Post, StancePrediction, Story, utcnow
 from reactions.store import Store
+from tests.conftest import local_http_server
 
 
 @pytest.fixture
@@ -31,12 +31,8 @@ def webhook():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
-    server.server_close()
+    with local_http_server(Handler) as url:
+        yield f"{url}/hook", received
 
 
 STORY = Story(slug="alerts", title="Alert <story>", claim="The policy is right.")

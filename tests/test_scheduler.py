@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -16,6 +16,7 @@ import pytest
 
 from reactions.models import SourceConfig, Story
 from reactions.schedule import Runner, build_scheduler, run_forever
+from tests.conftest import local_http_server
 from tests.replay import bluesky_search, make_bluesky_posts
 
 POSTS = 250
@@ -69,20 +70,14 @@ class FakeBluesky:
                 response = fake.search(request)
                 self._send(200, response.json())
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/xrpc"
+        self._serving = local_http_server(Handler)
 
     def __enter__(self):
-        self.thread.start()
+        self.url = self._serving.__enter__() + "/xrpc"
         return self
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self._serving.__exit__(*exc)
 
 
 @pytest.fixture

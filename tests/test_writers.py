@@ -2,8 +2,7 @@
 
 import importlib.util
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -17,6 +16,7 @@ from nlp.summarize import (
     split_sentences,
 )
 from reactions.models import Post, StancePrediction, Story
+from tests.conftest import local_http_server
 
 STORY = Story(slug="boats", title="Strikes on narco boats", claim="The strikes on drug boats are right.")
 POSTS = [
@@ -168,12 +168,8 @@ class FakeEndpoint(BaseHTTPRequestHandler):
 def endpoint():
     FakeEndpoint.requests = []
     FakeEndpoint.status = 200
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeEndpoint)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1", FakeEndpoint
-    server.shutdown()
-    server.server_close()
+    with local_http_server(FakeEndpoint) as url:
+        yield f"{url}/v1", FakeEndpoint
 
 
 def test_openai_writer_against_a_local_server(evidence, endpoint):
