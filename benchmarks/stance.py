@@ -1,9 +1,10 @@
 """Stance throughput: the default classifier against a naive per-post transformers pipeline.
 
 Both sides put the same posts into buckets for the same claim, each in its own process so
-that load time and peak memory are its own. The naive side runs a transformers
-feature-extraction pipeline one post at a time in float32 and applies the same head; ours
-embeds in length-sorted batches (bf16 where the CPU has it) and scores all posts at once.
+that load time and peak memory are its own. The naive side runs the same
+default model one post at a time in float32 (a transformers feature-extraction pipeline for
+the embedding, an unbatched pass of the pair model); ours works in length-sorted batches
+(bf16 where the CPU has it) and scores all posts at once.
 
 Posts are SemEval-2016 tweets from ../shared/data when present, otherwise the demo story's
 sample posts, repeated. The last line printed is one JSON object.
@@ -63,7 +64,8 @@ def run_ours(texts, threads, queue):
 
 
 def run_naive(texts, threads, queue):
-    import numpy as np
+    """The same default model (embedding, heads and pair model), one post at a time in float32:
+    a transformers feature-extraction pipeline for the embedding and an unbatched pair pass."""
     import torch
 
     torch.set_num_threads(threads)
@@ -73,17 +75,18 @@ def run_naive(texts, threads, queue):
 
     from nlp.embed import packaged_model_path
     from nlp.stance import DEFAULT_DIR, EmbeddingStanceClassifier
-    from reactions.models import BUCKETS
 
     path = str(packaged_model_path())
     extract = pipeline("feature-extraction", model=path, tokenizer=path, framework="pt")
-    head = EmbeddingStanceClassifier.load(DEFAULT_DIR, encoder=_PipelineEncoder(extract))
+    clf = EmbeddingStanceClassifier.load(DEFAULT_DIR, encoder=_PipelineEncoder(extract))
+    if clf.pair is not None:
+        clf.pair.dtype = "float32"
+        clf.pair.batch_size = 1
 
     def one(text):
-        tokens = np.asarray(extract(text, truncation=True, max_length=128))[0]
-        vector = tokens.mean(0)
-        vector /= np.linalg.norm(vector)
-        return BUCKETS[int(np.argmax(head.logits(vector[None, :].astype(np.float32), CLAIM)))]
+        if clf.pair is not None:
+            clf.pair._memo.clear()  # no cache: every post is read afresh
+        return clf.predict([text], CLAIM)[0].label
 
     for text in texts[:16]:
         one(text)

@@ -71,11 +71,18 @@ class LinearHead:
     scale: np.ndarray | None = None
     #: A target head that replaces the general head's logits instead of correcting them.
     standalone: bool = False
+    #: What it reads: "post" (the post embedding) or "post+pair" (that, then the pair
+    #: model's pooled vector for the claim).
+    inputs: str = "post"
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         if self.mean is not None:
             features = (features - self.mean) / self.scale
-        return features @ self.weight + self.bias
+        weight = self.weight
+        if features.shape[1] < weight.shape[0]:
+            # The pair part is unknown (no texts): the post part of the head still applies.
+            weight = weight[: features.shape[1]]
+        return features @ weight + self.bias
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         arrays = {f"{prefix}.weight": self.weight, f"{prefix}.bias": self.bias}
@@ -83,6 +90,7 @@ class LinearHead:
             arrays[f"{prefix}.mean"] = self.mean
             arrays[f"{prefix}.scale"] = self.scale
         arrays[f"{prefix}.standalone"] = np.array([float(self.standalone)])
+        arrays[f"{prefix}.pair_inputs"] = np.array([float(self.inputs == "post+pair")])
         return {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
 
     @classmethod
@@ -90,8 +98,10 @@ class LinearHead:
         get = lambda name: np.asarray(arrays[f"{prefix}.{name}"], dtype=np.float32)  # noqa: E731
         has_scale = f"{prefix}.mean" in arrays
         standalone = f"{prefix}.standalone" in arrays and bool(get("standalone")[0])
+        pair_inputs = f"{prefix}.pair_inputs" in arrays and bool(get("pair_inputs")[0])
         return cls(get("weight"), get("bias"), get("mean") if has_scale else None,
-                   get("scale") if has_scale else None, standalone)
+                   get("scale") if has_scale else None, standalone,
+                   "post+pair" if pair_inputs else "post")
 
 
 def balanced_weights(y: np.ndarray, n_classes: int = 3) -> np.ndarray:

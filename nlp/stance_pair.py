@@ -54,7 +54,7 @@ class PairModel:
         if state is not None:
             self.load_state(state)
         self.dtype = ("bfloat16" if cpu_has_bf16() else "float32") if dtype == "auto" else dtype
-        self._memo: dict[tuple[str, str], np.ndarray] = {}
+        self._memo: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def first_trained(self) -> int:
@@ -96,31 +96,48 @@ class PairModel:
                               truncation="only_second", max_length=self.max_length,
                               return_tensors="pt")
 
-    def _pool_head(self, hidden, mask):
+    def _pool(self, hidden, mask):
         mask = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return self.head(pooled.float())
+        return ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)).float()
 
-    def logits(self, texts: Sequence[str], claim: str) -> np.ndarray:
+    def _pool_head(self, hidden, mask):
+        return self.head(self._pool(hidden, mask))
+
+    def _read(self, texts: Sequence[str], claim: str) -> None:
+        """Run the pairs not yet memoised: each (claim, text) keeps its logits and its pooled
+        vector (the pair's representation, which a story's correction head can use)."""
         import torch
 
-        out = np.zeros((len(texts), 3), dtype=np.float32)
-        missing = [i for i, t in enumerate(texts) if (claim, t) not in self._memo]
-        order = sorted(missing, key=lambda i: len(texts[i]))
+        missing = list(dict.fromkeys(t for t in texts if (claim, t) not in self._memo))
+        if len(self._memo) + len(missing) > 50_000:  # a long-running monitor keeps it bounded
+            self._memo.clear()
+            missing = list(dict.fromkeys(texts))
+        order = sorted(missing, key=len)
         bf16 = self.dtype == "bfloat16"
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                batch = self._batch([claim] * len(idx), [texts[i] for i in idx])
-                hidden = self.model(**batch).last_hidden_state
-                rows = self._pool_head(hidden, batch["attention_mask"]).float().numpy()
-                if len(self._memo) > 50_000:  # a long-running monitor keeps it bounded
-                    self._memo.clear()
-                for i, row in zip(idx, rows):
-                    self._memo[(claim, texts[i])] = row
+                chunk = order[start : start + self.batch_size]
+                batch = self._batch([claim] * len(chunk), chunk)
+                pooled = self._pool(self.model(**batch).last_hidden_state, batch["attention_mask"])
+                rows = self.head(pooled).float().numpy()
+                vectors = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+                for text, row, vector in zip(chunk, rows, vectors):
+                    self._memo[(claim, text)] = (row, vector.astype(np.float32))
+
+    def logits(self, texts: Sequence[str], claim: str) -> np.ndarray:
+        """(len(texts), 3) logits in BUCKETS order."""
+        self._read(texts, claim)
+        out = np.zeros((len(texts), 3), dtype=np.float32)
         for i, text in enumerate(texts):
-            out[i] = self._memo[(claim, text)]
+            out[i] = self._memo[(claim, text)][0]
         return out
+
+    def features(self, texts: Sequence[str], claim: str) -> np.ndarray:
+        """(len(texts), hidden) unit vectors: the pooled pair representation, for story heads."""
+        self._read(texts, claim)
+        if not texts:
+            return np.zeros((0, int(self.model.config.hidden_size)), dtype=np.float32)
+        return np.stack([self._memo[(claim, text)][1] for text in texts])
 
     # -- training ---------------------------------------------------------------------------
 

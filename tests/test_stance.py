@@ -91,6 +91,27 @@ def test_adapt_learns_the_editors_labels_in_seconds(clf):
     assert len(adapted.predict(POSTS, "Another claim")) == len(POSTS)
 
 
+def test_adapt_reads_the_pair_models_view_of_the_claim(clf):
+    from nlp.stance import target_key
+
+    adapted = clf.adapt(POSTS[:4], GOLD[:4], CLAIM)
+    head = adapted.targets[target_key(CLAIM)]
+    assert head.inputs == "post+pair" and head.weight.shape == (2 * clf.encoder.dim, 3)
+    vectors = clf.encoder.encode(POSTS)
+    pair = clf.pair.features(POSTS, CLAIM)
+    assert pair.shape == vectors.shape
+    assert np.allclose(np.linalg.norm(pair, axis=1), 1.0, atol=1e-4)
+    expected = clf.pair.logits(POSTS, CLAIM) + head.logits(np.hstack([vectors, pair]))
+    assert np.allclose(adapted.logits(vectors, CLAIM, POSTS), expected, atol=1e-4)
+    # Without the texts (embeddings only) the post half of the correction still applies.
+    assert adapted.logits(vectors, CLAIM).shape == (len(POSTS), 3)
+    # A second round of labels adds to the first rather than replacing it.
+    again = adapted.adapt(POSTS[4:], GOLD[4:], CLAIM)
+    assert again.targets[target_key(CLAIM)].inputs == "post+pair"
+    assert [p.label for p in again.adapt(POSTS, GOLD, CLAIM, C=100.0).predict(POSTS, CLAIM)] \
+        == GOLD
+
+
 def test_adapt_accepts_label_aliases(clf):
     adapted = clf.adapt(POSTS[:3], ["favor", "against", "none"], CLAIM)
     assert len(adapted.predict(POSTS, CLAIM)) == len(POSTS)
@@ -246,6 +267,35 @@ def test_train_and_eval_commands(tmp_path, capsys):
                  "--strategy", "random", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n"] == 42
+
+
+def test_train_stance_can_fine_tune_a_pair_model(tmp_path, capsys):
+    from nlp.stance import load_classifier
+    from reactions.cli import main
+
+    rows = ["target,text,label"]
+    for i in range(4):
+        for text, label in zip(POSTS, GOLD):
+            rows.append(f'"{CLAIM}","{text} #{i}",{label}')
+    data = tmp_path / "train.csv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "model"
+    assert main(["train-stance", "--data", str(data), "--out", str(out), "--pair"]) == 0
+    meta = json.loads((out / "stance.json").read_text(encoding="utf-8"))
+    assert meta["pair"]["file"] == "pair.safetensors" and (out / "pair.safetensors").is_file()
+    trained = load_classifier(str(out))
+    assert trained.pair is not None
+    assert np.allclose(trained.predict_proba(POSTS, "Another claim"),
+                       softmax_of(trained.pair.logits(POSTS, "Another claim")), atol=1e-5)
+    assert "pair model" in capsys.readouterr().out
+    assert main(["train-stance", "--data", str(data), "--out", str(tmp_path / "x"), "--pair",
+                 "--base", "some/model"]) == 2
+
+
+def softmax_of(logits):
+    from nlp.stance_heads import softmax
+
+    return softmax(logits)
 
 
 def test_label_loop_stores_human_labels(sqlite_store, monkeypatch, capsys):
