@@ -55,6 +55,11 @@ def pair_features(posts: np.ndarray, claim_vectors: np.ndarray) -> np.ndarray:
     return np.hstack([sims, diff, diff.mean(1, keepdims=True), posts * claim]).astype(np.float32)
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)

@@ -128,16 +128,25 @@ def test_many_labels_get_a_head_of_their_own(clf):
     assert [p.label for p in adapted.predict(POSTS, CLAIM)] == GOLD
 
 
-def test_default_uses_the_pair_model_as_prior_for_a_new_claim(clf):
-    from nlp.stance_heads import softmax
+def test_default_prior_for_a_new_claim_is_pair_model_times_general_head(clf):
+    from nlp.stance_heads import pair_features, softmax
 
     assert clf.pair is not None
     logits = clf.pair.logits(POSTS, CLAIM)
     assert logits.shape == (len(POSTS), 3) and np.isfinite(logits).all()
-    assert np.allclose(clf.predict_proba(POSTS, CLAIM), softmax(logits), atol=1e-5)
-    # With embeddings only (no texts) the general head is the prior.
     vectors = clf.encoder.encode(POSTS)
-    assert clf.logits(vectors, CLAIM).shape == (len(POSTS), 3)
+    general = clf.general.logits(pair_features(vectors, clf.claim_vectors(CLAIM)))
+    product = softmax(logits) * softmax(general)
+    expected = product / product.sum(1, keepdims=True)
+    assert np.allclose(clf.predict_proba(POSTS, CLAIM), expected, atol=1e-4)
+    # With embeddings only (no texts) the general head alone is the prior.
+    assert np.allclose(clf.logits(vectors, CLAIM), general, atol=1e-5)
+    # Once a story has labels, its correction is added to the pair model's logits.
+    adapted = clf.adapt(POSTS[:2], GOLD[:2], CLAIM)
+    head = adapted.targets[next(iter(set(adapted.targets) - set(clf.targets)))]
+    features = np.hstack([vectors, clf.pair.features(POSTS, CLAIM)])
+    assert np.allclose(adapted.logits(vectors, CLAIM, POSTS), logits + head.logits(features),
+                       atol=1e-4)
 
 
 def test_pair_model_trains_and_round_trips(tmp_path):
@@ -285,8 +294,13 @@ def test_train_stance_can_fine_tune_a_pair_model(tmp_path, capsys):
     assert meta["pair"]["file"] == "pair.safetensors" and (out / "pair.safetensors").is_file()
     trained = load_classifier(str(out))
     assert trained.pair is not None
-    assert np.allclose(trained.predict_proba(POSTS, "Another claim"),
-                       softmax_of(trained.pair.logits(POSTS, "Another claim")), atol=1e-5)
+    from nlp.stance_heads import pair_features
+
+    vectors = trained.encoder.encode(POSTS)
+    general = trained.general.logits(pair_features(vectors, trained.claim_vectors("Other")))
+    product = softmax_of(trained.pair.logits(POSTS, "Other")) * softmax_of(general)
+    assert np.allclose(trained.predict_proba(POSTS, "Other"),
+                       product / product.sum(1, keepdims=True), atol=1e-4)
     assert "pair model" in capsys.readouterr().out
     assert main(["train-stance", "--data", str(data), "--out", str(tmp_path / "x"), "--pair",
                  "--base", "some/model"]) == 2
