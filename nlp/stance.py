@@ -77,8 +77,10 @@ class EmbeddingStanceClassifier:
     """Linear heads on frozen sentence embeddings: a general prior for any claim, plus
     per-target heads (trained targets, or a story's editor labels via `adapt`).
 
-    The prior is the pair model's logits (`nlp.stance_pair`, which reads claim and post
-    together) where there is one and the texts are known, else the general head's.
+    With no labels for a claim, the prior is the product of the pair model's probabilities
+    (`nlp.stance_pair`, which reads claim and post together) and the general head's, where
+    there is a pair model and the texts are known, else the general head's. A story's
+    correction head (from `adapt`) is added to the pair model's logits.
     """
 
     def __init__(
