@@ -254,15 +254,21 @@ def test_hf_model_with_unknown_labels_is_a_clear_error(tmp_path):
     assert len(clf.predict(POSTS[:2], CLAIM)) == 2
 
 
-def test_train_and_eval_commands(tmp_path, capsys):
-    from reactions.cli import main
-
+def training_csv(tmp_path, repeats):
+    """A target,text,label CSV: the sample posts with their gold labels, `repeats` times."""
     rows = ["target,text,label"]
-    for i in range(8):
+    for i in range(repeats):
         for text, label in zip(POSTS, GOLD):
             rows.append(f'"{CLAIM}","{text} #{i}",{label}')
     data = tmp_path / "train.csv"
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return data
+
+
+def test_train_and_eval_commands(tmp_path, capsys):
+    from reactions.cli import main
+
+    data = training_csv(tmp_path, repeats=8)
     out = tmp_path / "model"
     assert main(["train-stance", "--data", str(data), "--out", str(out),
                  "--min-target-rows", "10"]) == 0
@@ -282,12 +288,7 @@ def test_train_stance_can_fine_tune_a_pair_model(tmp_path, capsys):
     from nlp.stance import load_classifier
     from reactions.cli import main
 
-    rows = ["target,text,label"]
-    for i in range(4):
-        for text, label in zip(POSTS, GOLD):
-            rows.append(f'"{CLAIM}","{text} #{i}",{label}')
-    data = tmp_path / "train.csv"
-    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    data = training_csv(tmp_path, repeats=4)
     out = tmp_path / "model"
     assert main(["train-stance", "--data", str(data), "--out", str(out), "--pair"]) == 0
     meta = json.loads((out / "stance.json").read_text(encoding="utf-8"))
