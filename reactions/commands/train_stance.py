@@ -26,12 +26,12 @@ def run(args) -> int:
 
     from nlp.stance_train import read_rows, train
 
-    started = time.perf_counter()
-    rows = read_rows(args.data)
     if args.pair and args.base is not None:
         print("error: --pair fine-tunes the packaged encoder's layers; leave out --base",
               file=sys.stderr)
         return 2
+    started = time.perf_counter()
+    rows = read_rows(args.data)
     clf = train(rows, encoder_spec=args.base, min_target_rows=args.min_target_rows,
                 name=args.name or f"stance:{args.out}", log=print)
     if args.pair:
