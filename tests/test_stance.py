@@ -163,6 +163,13 @@ def test_pair_model_trains_and_round_trips(tmp_path):
     assert (tmp_path / meta["file"]).stat().st_size < 4_000_000  # one layer in fp16
     a, b = model.logits(POSTS, CLAIM), loaded.logits(POSTS, CLAIM)
     assert np.allclose(a, b, atol=0.1)  # stored in fp16
+    # Scoring may hold the weights in bf16; saving again still writes the fp16 state.
+    again = loaded.state()
+    assert set(again) == set(model.state())
+    assert all(np.array_equal(again[k].numpy(), v.numpy()) for k, v in model.state().items())
+    loaded.fit([CLAIM] * 2, POSTS[:2], bucket_ids(GOLD[:2]), epochs=1)
+    assert not all(np.array_equal(loaded.state()[k].numpy(), v.numpy())
+                   for k, v in model.state().items())
 
 
 def bucket_ids(labels):
