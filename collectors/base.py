@@ -52,6 +52,11 @@ class RateLimited(CollectorError):
         self.retry_after = retry_after
 
 
+class Interrupted(CollectorError):
+    """Asked to stop (SIGTERM, Ctrl-C) while waiting out a rate limit: nothing is lost, the
+    saved cursor keeps our place for the next run."""
+
+
 class TransientError(CollectorError):
     """A failure worth retrying: a 5xx answer, a timeout, a dropped connection."""
 

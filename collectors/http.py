@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -22,6 +23,7 @@ import stamina
 from collectors.base import (
     AuthError,
     CollectorError,
+    Interrupted,
     MalformedResponse,
     RateLimited,
     TransientError,
@@ -87,6 +89,16 @@ def retry_after_seconds(response: httpx.Response, *, now: float | None = None) -
     return wait
 
 
+def pause(seconds: float, stop: threading.Event | None, source: str, why: str) -> None:
+    """Wait `seconds`; with a `stop` event, raise Interrupted as soon as it is set, so that
+    SIGTERM or Ctrl-C is not held up by a rate-limit wait of up to MAX_WAIT."""
+    if stop is None:
+        time.sleep(seconds)
+    elif stop.is_set() or stop.wait(seconds):
+        raise Interrupted(f"{source}: stopped while {why}; the next run resumes from the "
+                          "saved cursor", source=source)
+
+
 class RateLimiter:
     """Reads a source's rate-limit headers and pauses before the next request when it is spent.
 
@@ -95,10 +107,14 @@ class RateLimiter:
     RateLimited instead of sleeping, so the run ends and the next one resumes.
     """
 
-    def __init__(self, source: str, *, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time, max_wait: float = MAX_WAIT) -> None:
+    def __init__(self, source: str, *, sleep: Callable[[float], None] | None = None,
+                 clock: Callable[[], float] = time.time, max_wait: float = MAX_WAIT,
+                 stop: threading.Event | None = None) -> None:
         self.source = source
-        self.sleep = sleep
+        #: Set by the scheduler on SIGTERM or Ctrl-C: waits end at once (Interrupted).
+        self.stop = stop
+        self.sleep = sleep or (lambda seconds: pause(seconds, self.stop, source,
+                                                     "waiting for the rate limit to reopen"))
         self.clock = clock
         self.max_wait = max_wait
         self.resume_at: float | None = None
@@ -151,11 +167,11 @@ def raise_for_status(response: httpx.Response, source: str) -> None:
     raise CollectorError(f"{where}: HTTP {status}: {response.text[:200]}", source=source)
 
 
-def _retryable(exc: Exception) -> bool | float:
+def _retryable(exc: Exception) -> bool:
+    """What stamina retries with jittered backoff. A RateLimited with a wait named by the
+    server is not among them: `request` waits that out itself, so a stop can cut it short."""
     if isinstance(exc, RateLimited):
-        if exc.retry_after is not None and exc.retry_after > MAX_WAIT:
-            return False  # give up this run; the cursor keeps our place
-        return exc.retry_after if exc.retry_after is not None else True
+        return exc.retry_after is None
     # A truncated body is usually a dropped connection: worth one more try.
     return isinstance(exc, TransientError | MalformedResponse)
 
@@ -181,9 +197,34 @@ def request(
     platform's own error answers first; statuses are then mapped by `raise_for_status`.
     Transport failures become TransientError so callers see only the collector error tree.
     """
+    stop = limiter.stop if limiter is not None else None
+    started = time.monotonic()
+    for round_ in range(attempts):
+        try:
+            return _request_with_backoff(client, method, url, source=source, check=check,
+                                         limiter=limiter, attempts=attempts, decode=decode,
+                                         stop=stop, **kwargs)
+        except RateLimited as exc:
+            wait = exc.retry_after
+            spent = time.monotonic() - started
+            if wait is None or wait > MAX_WAIT or round_ == attempts - 1 \
+                    or spent + wait > RETRY_TIMEOUT:
+                raise  # give up this run; the cursor keeps our place
+            log.info("%s: rate limited, waiting %.1fs as the server asked", source, wait)
+            pause(wait, stop, source, "waiting out a rate limit (429)")
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _request_with_backoff(
+    client: httpx.Client, method: str, url: str, *, source: str, check: Check | None,
+    limiter: RateLimiter | None, attempts: int, decode: bool, stop: threading.Event | None,
+    **kwargs: Any,
+) -> Any:
     shown = httpx.URL(url).copy_with(query=None)  # queries may carry keys: never show them
+    # No new attempt once a stop is asked for (a backoff in progress still runs out).
+    retry = (lambda exc: _retryable(exc) and not stop.is_set()) if stop is not None else _retryable
     for attempt in stamina.retry_context(
-        on=_retryable, attempts=attempts, timeout=RETRY_TIMEOUT,
+        on=retry, attempts=attempts, timeout=RETRY_TIMEOUT,
         wait_initial=RETRY_WAIT_INITIAL, wait_max=RETRY_WAIT_MAX,
     ):
         with attempt:
@@ -228,8 +269,10 @@ class HttpCollector:
 
     def __init__(self, client: httpx.Client | None = None, base_url: str | None = None,
                  env: Mapping[str, str] | None = None, limiter: RateLimiter | None = None,
-                 **_: Any) -> None:
+                 stop: threading.Event | None = None, **_: Any) -> None:
         self.client = client or make_client()
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.env = env
         self.limiter = limiter or RateLimiter(self.name)
+        if stop is not None:
+            self.limiter.stop = stop

@@ -101,8 +101,8 @@ class RedditCollector(HttpCollector):
 
     def __init__(self, client: httpx.Client | None = None, base_url: str | None = None,
                  auth_url: str = AUTH_URL, env: Mapping[str, str] | None = None,
-                 limiter: RateLimiter | None = None, **_: Any) -> None:
-        super().__init__(client, base_url, os.environ if env is None else env, limiter)
+                 limiter: RateLimiter | None = None, **kwargs: Any) -> None:
+        super().__init__(client, base_url, os.environ if env is None else env, limiter, **kwargs)
         self.client.headers["User-Agent"] = user_agent(self.env.get(ENV_USERNAME))
         self.auth_url = auth_url.rstrip("/")
         self._token: tuple[str, float] | None = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from collectors.base import CollectorError, MissingCredentials, get_collector
+from collectors.base import CollectorError, Interrupted, MissingCredentials, get_collector
 from reactions.models import UNCLASSIFIED, Post, StancePrediction, Story, Summary, utcnow
 from reactions.store import Store
 from reactions.stories import load_story_file, seed_story_files
@@ -132,6 +132,8 @@ def collect_source(
     except MissingCredentials as exc:
         result.error = str(exc)
         log.warning("%s", exc)
+    except Interrupted as exc:  # a stop during a rate-limit wait: not an error, nothing lost
+        log.info("%s/%s: %s", story.slug, source, exc)
     except CollectorError as exc:
         result.error = str(exc)
         log.error("%s/%s: %s", story.slug, source, exc)

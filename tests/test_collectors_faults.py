@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 
 import httpx
 import pytest
@@ -12,8 +14,8 @@ import stamina
 import stamina.instrumentation as instrumentation
 
 from collectors import bluesky, hackernews, x
-from collectors.base import MalformedResponse, RateLimited, TransientError
-from collectors.http import MAX_WAIT, get_json
+from collectors.base import Interrupted, MalformedResponse, RateLimited, TransientError
+from collectors.http import MAX_WAIT, RateLimiter, get_json
 from reactions.models import SourceConfig, Story
 from reactions.pipeline import collect, collect_source
 from tests.replay import (
@@ -55,10 +57,65 @@ def hn_story(sqlite_store):
 
 def test_429_retry_after_is_honoured(waits):
     replay = Replay().add("GET", "/search_by_date",
-                          json_response({}, 429, {"Retry-After": "0.05"}),
+                          json_response({}, 429, {"Retry-After": "0.3"}),
                           json_response(HN_PAGE))
+    started = time.monotonic()
     assert get_json(replay.client(), "https://hn.test/search_by_date", source="hackernews") == HN_PAGE
-    assert waits == [0.05]
+    assert time.monotonic() - started >= 0.3
+    assert len(replay.requests) == 2
+    assert waits == []  # the server's wait, not stamina's backoff on top of it
+
+
+def _stop_soon(seconds=0.2):
+    stop = threading.Event()
+    timer = threading.Timer(seconds, stop.set)
+    timer.start()
+    return stop
+
+
+def test_a_stop_cuts_a_retry_after_wait_short():
+    replay = Replay().add("GET", "/x", json_response({}, 429, {"Retry-After": "60"}),
+                          json_response(HN_PAGE))
+    limiter = RateLimiter("x", stop=_stop_soon())
+    started = time.monotonic()
+    with pytest.raises(Interrupted, match="stopped while waiting out a rate limit"):
+        get_json(replay.client(), "https://api.test/x", source="x", limiter=limiter)
+    assert time.monotonic() - started < 5
+    assert len(replay.requests) == 1
+
+
+def test_a_stop_cuts_a_spent_rate_limit_window_short():
+    limiter = RateLimiter("reddit", stop=_stop_soon())
+    limiter.resume_at = time.time() + 200
+    started = time.monotonic()
+    with pytest.raises(Interrupted):
+        limiter.wait()
+    assert time.monotonic() - started < 5
+
+
+def test_a_stop_during_a_rate_limit_wait_ends_the_run_without_an_error(sqlite_store, hn_story):
+    saved = '{"maduro": {"since": 5, "top": null, "until": null}}'
+    with sqlite_store.begin() as conn:
+        sqlite_store.save_cursor("hn", "hackernews", saved, conn=conn)
+    replay = Replay().add("GET", "/search_by_date",
+                          json_response({}, 429, {"Retry-After": "120"}), json_response(HN_PAGE))
+    stop = _stop_soon()
+    collector = hackernews.HackerNewsCollector(client=replay.client(), stop=stop)
+    started = time.monotonic()
+    result = collect_source(sqlite_store, hn_story, "hackernews", collector=collector, stop=stop)
+    assert time.monotonic() - started < 5
+    assert result.error is None and result.added == 0
+    assert sqlite_store.get_cursor("hn", "hackernews") == saved
+    run = sqlite_store.last_runs()[0]
+    assert run["error"] is None and run["finished_at"] is not None
+
+
+def test_the_scheduler_hands_its_stop_event_to_the_collectors(sqlite_store):
+    from reactions.schedule import Runner
+
+    runner = Runner(sqlite_store)
+    assert runner.collector("hackernews").limiter.stop is runner.stop
+    assert runner.collector("reddit").limiter.stop is runner.stop
 
 
 def test_retry_after_longer_than_the_cap_gives_up_at_once():
