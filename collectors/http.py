@@ -199,35 +199,40 @@ def request(
     """
     stop = limiter.stop if limiter is not None else None
     started = time.monotonic()
-    for round_ in range(attempts):
+    tries = [0]  # HTTP attempts so far, shared by both kinds of retry
+    while True:
         try:
             return _request_with_backoff(client, method, url, source=source, check=check,
                                          limiter=limiter, attempts=attempts, decode=decode,
-                                         stop=stop, **kwargs)
+                                         stop=stop, tries=tries, **kwargs)
         except RateLimited as exc:
             wait = exc.retry_after
             spent = time.monotonic() - started
-            if wait is None or wait > MAX_WAIT or round_ == attempts - 1 \
+            if wait is None or wait > MAX_WAIT or tries[0] >= attempts \
                     or spent + wait > RETRY_TIMEOUT:
                 raise  # give up this run; the cursor keeps our place
             log.info("%s: rate limited, waiting %.1fs as the server asked", source, wait)
             pause(wait, stop, source, "waiting out a rate limit (429)")
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def _request_with_backoff(
     client: httpx.Client, method: str, url: str, *, source: str, check: Check | None,
     limiter: RateLimiter | None, attempts: int, decode: bool, stop: threading.Event | None,
-    **kwargs: Any,
+    tries: list[int], **kwargs: Any,
 ) -> Any:
     shown = httpx.URL(url).copy_with(query=None)  # queries may carry keys: never show them
-    # No new attempt once a stop is asked for (a backoff in progress still runs out).
-    retry = (lambda exc: _retryable(exc) and not stop.is_set()) if stop is not None else _retryable
+
+    def retry(exc: Exception) -> bool:
+        # No new attempt once a stop is asked for (a backoff in progress still runs out).
+        return (_retryable(exc) and tries[0] < attempts
+                and not (stop is not None and stop.is_set()))
+
     for attempt in stamina.retry_context(
         on=retry, attempts=attempts, timeout=RETRY_TIMEOUT,
         wait_initial=RETRY_WAIT_INITIAL, wait_max=RETRY_WAIT_MAX,
     ):
         with attempt:
+            tries[0] += 1
             if limiter is not None:
                 limiter.wait()
             try:

@@ -66,6 +66,15 @@ def test_429_retry_after_is_honoured(waits):
     assert waits == []  # the server's wait, not stamina's backoff on top of it
 
 
+def test_rate_limits_and_server_errors_share_one_budget_of_attempts(no_backoff):
+    replay = Replay().add("GET", "/x", json_response({}, 503),
+                          json_response({}, 429, {"Retry-After": "0"}), json_response({}, 503),
+                          json_response({}, 429, {"Retry-After": "0"}), json_response(HN_PAGE))
+    with pytest.raises(RateLimited):
+        get_json(replay.client(), "https://api.test/x", source="x")
+    assert len(replay.requests) == 4  # attempts=4 in all, not 4 per kind
+
+
 def _stop_soon(seconds=0.2):
     stop = threading.Event()
     timer = threading.Timer(seconds, stop.set)
