@@ -167,11 +167,13 @@ def raise_for_status(response: httpx.Response, source: str) -> None:
     raise CollectorError(f"{where}: HTTP {status}: {response.text[:200]}", source=source)
 
 
-def _retryable(exc: Exception) -> bool:
-    """What stamina retries with jittered backoff. A RateLimited with a wait named by the
-    server is not among them: `request` waits that out itself, so a stop can cut it short."""
+def _retryable(exc: Exception) -> bool | float:
+    """What stamina retries. A RateLimited whose wait the server named has been waited out
+    already inside the attempt (where a stop can cut it short), so it is retried at once."""
     if isinstance(exc, RateLimited):
-        return exc.retry_after is None
+        if exc.retry_after is not None and exc.retry_after > MAX_WAIT:
+            return False  # give up this run; the cursor keeps our place
+        return 0.0 if exc.retry_after is not None else True
     # A truncated body is usually a dropped connection: worth one more try.
     return isinstance(exc, TransientError | MalformedResponse)
 
@@ -198,41 +200,17 @@ def request(
     Transport failures become TransientError so callers see only the collector error tree.
     """
     stop = limiter.stop if limiter is not None else None
-    started = time.monotonic()
-    tries = [0]  # HTTP attempts so far, shared by both kinds of retry
-    while True:
-        try:
-            return _request_with_backoff(client, method, url, source=source, check=check,
-                                         limiter=limiter, attempts=attempts, decode=decode,
-                                         stop=stop, tries=tries, **kwargs)
-        except RateLimited as exc:
-            wait = exc.retry_after
-            spent = time.monotonic() - started
-            if wait is None or wait > MAX_WAIT or tries[0] >= attempts \
-                    or spent + wait > RETRY_TIMEOUT:
-                raise  # give up this run; the cursor keeps our place
-            log.info("%s: rate limited, waiting %.1fs as the server asked", source, wait)
-            pause(wait, stop, source, "waiting out a rate limit (429)")
-
-
-def _request_with_backoff(
-    client: httpx.Client, method: str, url: str, *, source: str, check: Check | None,
-    limiter: RateLimiter | None, attempts: int, decode: bool, stop: threading.Event | None,
-    tries: list[int], **kwargs: Any,
-) -> Any:
     shown = httpx.URL(url).copy_with(query=None)  # queries may carry keys: never show them
 
-    def retry(exc: Exception) -> bool:
+    def retry(exc: Exception) -> bool | float:
         # No new attempt once a stop is asked for (a backoff in progress still runs out).
-        return (_retryable(exc) and tries[0] < attempts
-                and not (stop is not None and stop.is_set()))
+        return False if stop is not None and stop.is_set() else _retryable(exc)
 
     for attempt in stamina.retry_context(
         on=retry, attempts=attempts, timeout=RETRY_TIMEOUT,
         wait_initial=RETRY_WAIT_INITIAL, wait_max=RETRY_WAIT_MAX,
     ):
         with attempt:
-            tries[0] += 1
             if limiter is not None:
                 limiter.wait()
             try:
@@ -246,9 +224,17 @@ def _request_with_backoff(
                 ) from exc
             if limiter is not None:
                 limiter.update(response)
-            if check is not None:
-                check(response)
-            raise_for_status(response, source)
+            try:
+                if check is not None:
+                    check(response)
+                raise_for_status(response, source)
+            except RateLimited as exc:  # the platform's own answer or a 429
+                if exc.retry_after is not None and exc.retry_after <= MAX_WAIT \
+                        and attempt.num < attempts:
+                    log.info("%s: rate limited, waiting %.1fs as the server asked", source,
+                             exc.retry_after)
+                    pause(exc.retry_after, stop, source, "waiting out a rate limit (429)")
+                raise
             result = decode_json(response, source) if decode else response
     return result
 
