@@ -176,11 +176,12 @@ def simulate_editor(
     n_labels: int,
     strategy: str = "active",
     *,
-    batch: int = 4,
+    batch: int = 1,
     seed: int = 0,
     texts: Sequence[str] | None = None,
 ) -> tuple[EmbeddingStanceClassifier, np.ndarray]:
-    """Ask for n_labels gold labels on one target, adapting after each batch.
+    """Ask for n_labels gold labels on one target, adapting after each batch of `batch`
+    answers: by default after every answer, as `reactions label` does.
 
     `texts` (the rows' texts) let a classifier with a pair model use it as the prior.
 
