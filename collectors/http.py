@@ -168,14 +168,30 @@ def raise_for_status(response: httpx.Response, source: str) -> None:
 
 
 def _retryable(exc: Exception) -> bool | float:
-    """What stamina retries. A RateLimited whose wait the server named has been waited out
-    already inside the attempt (where a stop can cut it short), so it is retried at once."""
+    """What stamina retries. `request` has already waited inside the failed attempt (where
+    a stop can cut the wait short), so stamina retries at once."""
     if isinstance(exc, RateLimited):
         if exc.retry_after is not None and exc.retry_after > MAX_WAIT:
             return False  # give up this run; the cursor keeps our place
-        return 0.0 if exc.retry_after is not None else True
+        return 0.0
     # A truncated body is usually a dropped connection: worth one more try.
-    return isinstance(exc, TransientError | MalformedResponse)
+    return 0.0 if isinstance(exc, TransientError | MalformedResponse) else False
+
+
+def _wait_before_retry(exc: Exception, attempt: Any, attempts: int,
+                       stop: threading.Event | None, source: str) -> None:
+    """The wait before the next attempt, taken inside the failed one so that a stop (SIGTERM,
+    Ctrl-C) ends it at once: the wait the server named for a rate limit, else stamina's
+    jittered exponential backoff for this attempt (none under `stamina.set_testing`)."""
+    if attempt.num >= attempts or _retryable(exc) is False:
+        return
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        log.info("%s: rate limited, waiting %.1fs as the server asked", source, exc.retry_after)
+        pause(exc.retry_after, stop, source, "waiting out a rate limit (429)")
+    elif not stamina.is_testing():
+        wait = float(attempt.next_wait)
+        log.info("%s; retrying in %.1fs", exc, wait)
+        pause(wait, stop, source, "backing off before a retry")
 
 
 def decode_json(response: httpx.Response, source: str) -> Any:
@@ -193,17 +209,18 @@ def request(
     client: httpx.Client, method: str, url: str, *, source: str, check: Check | None = None,
     limiter: RateLimiter | None = None, attempts: int = 4, decode: bool = False, **kwargs: Any,
 ) -> Any:
-    """Send a request, retrying transient failures with jittered backoff.
+    """Send a request, retrying transient failures with jittered backoff, and rate limits
+    after the wait the server names. Every wait ends at once when the limiter's stop is set
+    (Interrupted: the run ends without an error and keeps its cursor).
 
     Returns the response, or its decoded JSON when `decode` is true. `check` maps the
     platform's own error answers first; statuses are then mapped by `raise_for_status`.
     Transport failures become TransientError so callers see only the collector error tree.
     """
     stop = limiter.stop if limiter is not None else None
-    shown = httpx.URL(url).copy_with(query=None)  # queries may carry keys: never show them
 
     def retry(exc: Exception) -> bool | float:
-        # No new attempt once a stop is asked for (a backoff in progress still runs out).
+        # No new attempt once a stop is asked for.
         return False if stop is not None and stop.is_set() else _retryable(exc)
 
     for attempt in stamina.retry_context(
@@ -211,32 +228,35 @@ def request(
         wait_initial=RETRY_WAIT_INITIAL, wait_max=RETRY_WAIT_MAX,
     ):
         with attempt:
-            if limiter is not None:
-                limiter.wait()
             try:
-                response = client.request(method, url, **kwargs)
-            except httpx.TimeoutException as exc:
-                raise TransientError(f"{source}: timed out: {method} {shown}", source=source) from exc
-            except httpx.TransportError as exc:
-                raise TransientError(
-                    f"{source}: connection failed: {method} {shown}: {type(exc).__name__}",
-                    source=source,
-                ) from exc
-            if limiter is not None:
-                limiter.update(response)
-            try:
-                if check is not None:
-                    check(response)
-                raise_for_status(response, source)
-            except RateLimited as exc:  # the platform's own answer or a 429
-                if exc.retry_after is not None and exc.retry_after <= MAX_WAIT \
-                        and attempt.num < attempts:
-                    log.info("%s: rate limited, waiting %.1fs as the server asked", source,
-                             exc.retry_after)
-                    pause(exc.retry_after, stop, source, "waiting out a rate limit (429)")
+                result = _send(client, method, url, source, check, limiter, decode, kwargs)
+            except (RateLimited, TransientError, MalformedResponse) as exc:
+                _wait_before_retry(exc, attempt, attempts, stop, source)
                 raise
-            result = decode_json(response, source) if decode else response
     return result
+
+
+def _send(client: httpx.Client, method: str, url: str, source: str, check: Check | None,
+          limiter: RateLimiter | None, decode: bool, kwargs: dict[str, Any]) -> Any:
+    """One attempt: the response (or its JSON), or the collector error it amounts to."""
+    shown = httpx.URL(url).copy_with(query=None)  # queries may carry keys: never show them
+    if limiter is not None:
+        limiter.wait()
+    try:
+        response = client.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise TransientError(f"{source}: timed out: {method} {shown}", source=source) from exc
+    except httpx.TransportError as exc:
+        raise TransientError(
+            f"{source}: connection failed: {method} {shown}: {type(exc).__name__}",
+            source=source,
+        ) from exc
+    if limiter is not None:
+        limiter.update(response)
+    if check is not None:
+        check(response)  # the platform's own error answers
+    raise_for_status(response, source)
+    return decode_json(response, source) if decode else response
 
 
 def get_json(

@@ -93,6 +93,27 @@ def test_a_stop_cuts_a_retry_after_wait_short():
     assert len(replay.requests) == 1
 
 
+def test_a_stop_cuts_a_server_error_backoff_short(monkeypatch, waits):
+    """The backoff after a 5xx is taken inside the failed attempt, where a stop ends it."""
+    monkeypatch.setattr("collectors.http.RETRY_WAIT_INITIAL", 30.0)
+    replay = Replay().add("GET", "/x", json_response({}, 503), json_response(HN_PAGE))
+    limiter = RateLimiter("x", stop=_stop_soon())
+    started = time.monotonic()
+    with pytest.raises(Interrupted, match="stopped while backing off"):
+        get_json(replay.client(), "https://api.test/x", source="x", limiter=limiter)
+    assert time.monotonic() - started < 5
+    assert len(replay.requests) == 1 and waits == []
+
+
+def test_a_server_error_backoff_runs_its_course_without_a_stop(monkeypatch, waits):
+    monkeypatch.setattr("collectors.http.RETRY_WAIT_INITIAL", 0.3)
+    replay = Replay().add("GET", "/x", json_response({}, 503), json_response(HN_PAGE))
+    started = time.monotonic()
+    assert get_json(replay.client(), "https://api.test/x", source="x") == HN_PAGE
+    assert time.monotonic() - started >= 0.3
+    assert waits == [0.0]  # waited inside the attempt, nothing added by stamina
+
+
 def test_a_stop_cuts_a_spent_rate_limit_window_short():
     limiter = RateLimiter("reddit", stop=_stop_soon())
     limiter.resume_at = time.time() + 200
