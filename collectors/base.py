@@ -53,8 +53,8 @@ class RateLimited(CollectorError):
 
 
 class Interrupted(CollectorError):
-    """Asked to stop (SIGTERM, Ctrl-C) while waiting out a rate limit: nothing is lost, the
-    saved cursor keeps our place for the next run."""
+    """Asked to stop (SIGTERM, Ctrl-C) while waiting out a rate limit or a retry backoff:
+    nothing is lost, the saved cursor keeps our place for the next run."""
 
 
 class TransientError(CollectorError):

@@ -91,7 +91,7 @@ def retry_after_seconds(response: httpx.Response, *, now: float | None = None) -
 
 def pause(seconds: float, stop: threading.Event | None, source: str, why: str) -> None:
     """Wait `seconds`; with a `stop` event, raise Interrupted as soon as it is set, so that
-    SIGTERM or Ctrl-C is not held up by a rate-limit wait of up to MAX_WAIT."""
+    SIGTERM or Ctrl-C is not held up by a rate-limit wait (up to MAX_WAIT) or a retry backoff."""
     if stop is None:
         time.sleep(seconds)
     elif stop.is_set() or stop.wait(seconds):

@@ -132,7 +132,7 @@ def collect_source(
     except MissingCredentials as exc:
         result.error = str(exc)
         log.warning("%s", exc)
-    except Interrupted as exc:  # a stop during a rate-limit wait: not an error, nothing lost
+    except Interrupted as exc:  # a stop during a rate-limit or backoff wait: not an error
         log.info("%s/%s: %s", story.slug, source, exc)
     except CollectorError as exc:
         result.error = str(exc)

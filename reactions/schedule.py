@@ -2,8 +2,8 @@
 
 Jobs coalesce and never overlap themselves. A source that got new posts triggers
 classification and a fresh summary for its story. SIGTERM or Ctrl-C sets the stop event:
-collectors finish the page in flight (a rate-limit wait ends at once), the scheduler waits
-for running jobs, and we exit.
+collectors finish the page in flight (a rate-limit or backoff wait ends at once), the
+scheduler waits for running jobs, and we exit.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class Runner:
         with self._collectors_lock:
             if source not in self._collectors:
                 kwargs = {"client": self._clients[source]} if source in self._clients else {}
-                kwargs["stop"] = self.stop  # rate-limit waits end at once on SIGTERM/Ctrl-C
+                # rate-limit and backoff waits end at once on SIGTERM/Ctrl-C
+                kwargs["stop"] = self.stop
                 self._collectors[source] = get_collector(source, **kwargs)
             return self._collectors[source]
 
