@@ -3,8 +3,10 @@
 Videos come from the `video_ids` option, or are found with `search.list` for the story's
 queries (at most once per `discover_hours`, default 24, as it costs 100 quota units).
 Each video's threads are read newest first (order=time) with `pageToken` back to the
-newest comment of the previous run. Quota units are counted in the cursor per UTC day
-and a run stops before it would pass `daily_quota` (default 10,000, the API's default).
+newest comment of the previous run. Quota units are counted in the cursor per Pacific day
+(the API resets its quotas at midnight Pacific Time) and a run stops before it would pass
+`daily_quota` (default 10,000, the API's default); when the API itself says the quota is
+spent, the cursor records the day as spent, so later runs that day make no calls.
 The key travels in the `X-goog-api-key` header, never in a URL.
 
 Credentials: REACTIONS_YOUTUBE_API_KEY.
@@ -15,8 +17,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -43,13 +46,34 @@ ENV = ["REACTIONS_YOUTUBE_API_KEY"]
 #: Quota units per call, from the API's quota calculator.
 COST = {"commentThreads": 1, "search": 100}
 DAILY_QUOTA = 10_000
+#: Where the API's quota day starts and ends.
+QUOTA_TZ = ZoneInfo("America/Los_Angeles")
 MAX_RESULTS = 100
+
+
+# -- the quota day -----------------------------------------------------------------------
+
+def quota_day(now: datetime) -> str:
+    """The API's quota day (a Pacific Time date) that `now` falls in, as YYYY-MM-DD."""
+    return now.astimezone(QUOTA_TZ).date().isoformat()
+
+
+def until_reset(now: datetime) -> float:
+    """Seconds from `now` until the quotas reset, at the next midnight Pacific Time."""
+    local = now.astimezone(QUOTA_TZ)
+    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), QUOTA_TZ)
+    return (midnight - local).total_seconds()
 
 
 # -- errors ------------------------------------------------------------------------------
 
 class QuotaExceeded(RateLimited):
-    """The day's quota units are spent (by us, or as the API says); resumes tomorrow."""
+    """The day's quota units are spent, by our count or as the API says (`by_api`);
+    collection resumes after midnight Pacific Time."""
+
+    def __init__(self, message: str, *, by_api: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.by_api = by_api
 
 
 class CommentsDisabled(CollectorError):
@@ -70,8 +94,9 @@ def check(response: httpx.Response) -> None:
         return
     reasons = _reasons(response)
     if {"quotaExceeded", "dailyLimitExceeded"} & set(reasons):
-        raise QuotaExceeded(f"{NAME}: the API says the daily quota is spent; resuming tomorrow",
-                            source=NAME, retry_after=24 * 3600)
+        raise QuotaExceeded(f"{NAME}: the API says the daily quota is spent; resuming after "
+                            "midnight Pacific Time", source=NAME, retry_after=until_reset(utcnow()),
+                            by_api=True)
     if {"commentsDisabled", "videoNotFound", "forbidden"} & set(reasons):
         raise CommentsDisabled(f"{NAME}: comments unavailable ({', '.join(reasons)})", source=NAME)
     if {"keyInvalid", "keyExpired", "accessNotConfigured"} & set(reasons):
@@ -120,16 +145,22 @@ class YouTubeCollector(HttpCollector):
     name = NAME
     default_base_url = BASE_URL
 
-    def _spend(self, state: dict[str, Any], call: str, limit: int) -> None:
-        today = utcnow().date().isoformat()
+    @staticmethod
+    def _quota(state: dict[str, Any]) -> dict[str, Any]:
+        """The cursor's count for the current quota day (a new day starts at zero)."""
+        today = quota_day(utcnow())
         quota = state.setdefault("quota", {"day": today, "used": 0})
         if quota["day"] != today:
             quota.update(day=today, used=0)
+        return quota
+
+    def _spend(self, state: dict[str, Any], call: str, limit: int) -> None:
+        quota = self._quota(state)
         if quota["used"] + COST[call] > limit:
             raise QuotaExceeded(
                 f"{NAME}: {quota['used']} of {limit} quota units used today; stopping until "
-                "tomorrow (raise `daily_quota` in the story's source if the project has more)",
-                source=NAME, retry_after=24 * 3600)
+                "midnight Pacific Time (raise `daily_quota` in the story's source if the "
+                "project has more)", source=NAME, retry_after=until_reset(utcnow()))
         quota["used"] += COST[call]
 
     def _videos(self, story: Story, state: dict[str, Any], options: dict[str, Any], base: str,
@@ -165,6 +196,16 @@ class YouTubeCollector(HttpCollector):
         headers = {"X-goog-api-key": key}
         limit = int(options.get("daily_quota", DAILY_QUOTA))
         state: dict[str, Any] = json.loads(cursor) if cursor else {}
+        try:
+            yield from self._pages(story, state, options, base, headers, limit)
+        except QuotaExceeded as exc:
+            if exc.by_api:  # our count was low (other clients of the key): the day is spent
+                self._quota(state)["used"] = limit
+                yield Page([], json.dumps(state, sort_keys=True))
+            raise
+
+    def _pages(self, story: Story, state: dict[str, Any], options: dict[str, Any], base: str,
+               headers: dict[str, str], limit: int) -> Iterator[Page]:
         videos, searched = self._videos(story, state, options, base, headers, limit)
         if searched:  # commit the quota spent and the videos found
             yield Page([], json.dumps(state, sort_keys=True))

@@ -326,6 +326,57 @@ def test_youtube_quota_error_and_disabled_comments(maduro):
         run_pages(collector, maduro, options={"video_ids": ["vid"], **SINCE})
 
 
+def test_youtube_quota_day_is_the_pacific_day():
+    # 07:30 UTC on 25 November is 23:30 on the 24th in California (PST, UTC-8).
+    winter = datetime(2026, 11, 25, 7, 30, tzinfo=timezone.utc)
+    assert youtube.quota_day(winter) == "2026-11-24"
+    assert youtube.until_reset(winter) == 30 * 60
+    summer = datetime(2026, 7, 1, 6, 30, tzinfo=timezone.utc)  # 23:30 PDT (UTC-7)
+    assert youtube.quota_day(summer) == "2026-06-30"
+    assert youtube.until_reset(summer) == 30 * 60
+
+
+def test_youtube_quota_count_runs_to_midnight_pacific(maduro, monkeypatch):
+    """A quota spent on the Pacific day stays spent after midnight UTC, until midnight PT."""
+    replay = Replay().add("GET", "/commentThreads",
+                          json_response(fixture("youtube", "commentThreads_page1.json")))
+    collector = youtube.YouTubeCollector(client=replay.client(), env=YT_ENV)
+    opts = {"video_ids": ["dQw4w9WgXcQ"], "daily_quota": 3, **SINCE}
+    cursor = json.dumps({"quota": {"day": "2026-11-24", "used": 3}})
+    # 02:00 UTC on the 25th: still the 24th in California.
+    monkeypatch.setattr(youtube, "utcnow", lambda: datetime(2026, 11, 25, 2, tzinfo=timezone.utc))
+    with pytest.raises(youtube.QuotaExceeded, match="midnight Pacific") as raised:
+        run_pages(collector, maduro, cursor, opts)
+    assert raised.value.retry_after == 6 * 3600 and replay.requests == []
+    # 08:30 UTC: a new Pacific day, so the count starts again.
+    monkeypatch.setattr(youtube, "utcnow", lambda: datetime(2026, 11, 25, 8, 30, tzinfo=timezone.utc))
+    pages = []
+    with pytest.raises(youtube.QuotaExceeded, match="3 of 3"):
+        for page in collector.pages(maduro, cursor, opts):
+            pages.append(page)
+    assert len(replay.requests) == 3 and pages[0].posts  # the page has a next page each time
+    assert json.loads(pages[-1].cursor)["quota"] == {"day": "2026-11-25", "used": 3}
+
+
+def test_youtube_quota_spent_by_the_api_is_recorded_for_the_day(maduro):
+    """When the API says the quota is spent (another client of the key spent it), the cursor
+    says so too, and later runs that day make no calls."""
+    replay = Replay().add("GET", "/commentThreads", json_response(
+        fixture("youtube", "quotaExceeded.json"), status=403))
+    collector = youtube.YouTubeCollector(client=replay.client(), env=YT_ENV)
+    opts = {"video_ids": ["vid"], "daily_quota": 500, **SINCE}
+    gen = collector.pages(maduro, None, opts)
+    page = next(gen)
+    assert page.posts == [] and json.loads(page.cursor)["quota"]["used"] == 500
+    with pytest.raises(youtube.QuotaExceeded) as raised:
+        next(gen)
+    assert raised.value.by_api and 0 < raised.value.retry_after <= 24 * 3600
+    sent = len(replay.requests)
+    with pytest.raises(youtube.QuotaExceeded, match="500 of 500"):
+        run_pages(collector, maduro, page.cursor, opts)
+    assert len(replay.requests) == sent
+
+
 # -- RSS / Atom --------------------------------------------------------------------------
 
 def test_rss_conditional_get_and_story_filter(maduro):
