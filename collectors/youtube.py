@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -62,7 +62,9 @@ def until_reset(now: datetime) -> float:
     """Seconds from `now` until the quotas reset, at the next midnight Pacific Time."""
     local = now.astimezone(QUOTA_TZ)
     midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), QUOTA_TZ)
-    return (midnight - local).total_seconds()
+    # In UTC: the same zone on both sides would subtract wall clocks, an hour off on the
+    # days the clocks change.
+    return (midnight.astimezone(timezone.utc) - now.astimezone(timezone.utc)).total_seconds()
 
 
 # -- errors ------------------------------------------------------------------------------

@@ -334,6 +334,8 @@ def test_youtube_quota_day_is_the_pacific_day():
     summer = datetime(2026, 7, 1, 6, 30, tzinfo=timezone.utc)  # 23:30 PDT (UTC-7)
     assert youtube.quota_day(summer) == "2026-06-30"
     assert youtube.until_reset(summer) == 30 * 60
+    # 00:30 PDT on 1 November 2026, the day the clocks go back: 24.5 hours to midnight.
+    assert youtube.until_reset(datetime(2026, 11, 1, 7, 30, tzinfo=timezone.utc)) == 24.5 * 3600
 
 
 def test_youtube_quota_count_runs_to_midnight_pacific(maduro, monkeypatch):
