@@ -1,12 +1,16 @@
 """YouTube comments, through the Data API v3 `commentThreads` of the story's videos.
 
 Videos come from the `video_ids` option, or are found with `search.list` for the story's
-queries (at most once per `discover_hours`, default 24, as it costs 100 quota units).
-Each video's threads are read newest first (order=time) with `pageToken` back to the
-newest comment of the previous run. Quota units are counted in the cursor per Pacific day
-(the API resets its quotas at midnight Pacific Time) and a run stops before it would pass
-`daily_quota` (default 10,000, the API's default); when the API itself says the quota is
-spent, the cursor records the day as spent, so later runs that day make no calls.
+queries (at most once per `discover_hours`, default 24). Each video's threads are read
+newest first (order=time) with `pageToken` back to the newest comment of the previous run.
+
+Quotas, as the API's quota page documents them: `search.list` has a bucket of its own (100
+calls a day by default, `daily_searches`) and every other method shares 10,000 units a day
+(`daily_quota`; `commentThreads.list` costs 1). Both are counted in the cursor per Pacific
+day (the API resets them at midnight Pacific Time), and a run stops before it would pass
+either. When searches are spent, the videos found before are read; when the units are
+spent, the run stops until midnight. When the API itself says a quota is spent, the cursor
+records that bucket as spent for the day, so later runs that day do not call it.
 The key travels in the `X-goog-api-key` header, never in a URL.
 
 Credentials: REACTIONS_YOUTUBE_API_KEY.
@@ -43,9 +47,11 @@ log = logging.getLogger(__name__)
 NAME = "youtube"
 BASE_URL = "https://www.googleapis.com/youtube/v3"
 ENV = ["REACTIONS_YOUTUBE_API_KEY"]
-#: Quota units per call, from the API's quota calculator.
-COST = {"commentThreads": 1, "search": 100}
+#: Quota units per call, from the API's quota calculator (search.list has its own bucket).
+COST = {"commentThreads": 1}
+#: The API's default daily allocations: units for all other methods, and search.list calls.
 DAILY_QUOTA = 10_000
+DAILY_SEARCHES = 100
 #: Where the API's quota day starts and ends.
 QUOTA_TZ = ZoneInfo("America/Los_Angeles")
 MAX_RESULTS = 100
@@ -149,11 +155,12 @@ class YouTubeCollector(HttpCollector):
 
     @staticmethod
     def _quota(state: dict[str, Any]) -> dict[str, Any]:
-        """The cursor's count for the current quota day (a new day starts at zero)."""
+        """The cursor's counts for the current quota day (a new day starts at zero)."""
         today = quota_day(utcnow())
-        quota = state.setdefault("quota", {"day": today, "used": 0})
+        quota = state.setdefault("quota", {"day": today, "used": 0, "searches": 0})
         if quota["day"] != today:
-            quota.update(day=today, used=0)
+            quota.update(day=today, used=0, searches=0)
+        quota.setdefault("searches", 0)  # cursors written before search had its own bucket
         return quota
 
     def _spend(self, state: dict[str, Any], call: str, limit: int) -> None:
@@ -165,32 +172,60 @@ class YouTubeCollector(HttpCollector):
                 "project has more)", source=NAME, retry_after=until_reset(utcnow()))
         quota["used"] += COST[call]
 
-    def _videos(self, story: Story, state: dict[str, Any], options: dict[str, Any], base: str,
-                headers: dict[str, str], limit: int) -> tuple[list[str], bool]:
-        """The video ids to read, and whether a search was made (costing quota)."""
-        if options.get("video_ids"):
-            return [str(v) for v in options["video_ids"]], False
-        found = state.get("discovered") or {}
-        hours = float(options.get("discover_hours", 24))
-        if found.get("at") and parse_timestamp(found["at"]) > utcnow() - timedelta(hours=hours):
-            return found["ids"], False
-        ids: list[str] = []
+    def _search(self, state: dict[str, Any], query: str, options: dict[str, Any], base: str,
+                headers: dict[str, str]) -> list[str] | None:
+        """Video ids for one query, or None when the day's search.list calls are spent."""
+        quota = self._quota(state)
+        searches = int(options.get("daily_searches", DAILY_SEARCHES))
+        if quota["searches"] >= searches:
+            return None
+        quota["searches"] += 1
         after = iso(backfill_start(options)).replace(".000Z", "Z")
-        for query in story.queries or [story.title]:
-            self._spend(state, "search", limit)
+        try:
             payload = get_json(self.client, f"{base}/search", source=NAME, check=check,
                                limiter=self.limiter, headers=headers, params={
                                    "part": "snippet", "q": query, "type": "video",
                                    "order": "date", "maxResults": 25, "publishedAfter": after})
-            for item in payload.get("items") or []:
-                video = (item.get("id") or {}).get("videoId") if isinstance(item, dict) else None
-                if video and video not in ids:
-                    ids.append(video)
+        except QuotaExceeded as exc:
+            if not exc.by_api:
+                raise
+            quota["searches"] = searches  # the API says so: no more searches today
+            return None
+        items = payload.get("items") or []
+        return [video for item in items if isinstance(item, dict)
+                and (video := (item.get("id") or {}).get("videoId"))]
+
+    def _videos(self, story: Story, state: dict[str, Any], options: dict[str, Any], base: str,
+                headers: dict[str, str]) -> tuple[list[str], bool, bool]:
+        """The video ids to read, whether searches were counted (the cursor changed), and
+        whether the searches ran out before any video was known."""
+        if options.get("video_ids"):
+            return [str(v) for v in options["video_ids"]], False, False
+        found = state.get("discovered") or {}
+        hours = float(options.get("discover_hours", 24))
+        if found.get("at") and parse_timestamp(found["at"]) > utcnow() - timedelta(hours=hours):
+            return found["ids"], False, False
+        before = self._quota(state)["searches"]
+        ids: list[str] = []
+        complete = True
+        for query in story.queries or [story.title]:
+            got = self._search(state, query, options, base, headers)
+            if got is None:
+                complete = False
+                break
+            ids += [video for video in got if video not in ids]
+        searched = self._quota(state)["searches"] != before
+        if not complete:
+            log.warning("%s: the day's search.list calls are spent; reading the %d videos found "
+                        "before and %d new, searching again after midnight Pacific Time", NAME,
+                        len(found.get("ids") or []), len(ids))
         # Newest videos first, then those found before, up to `max_videos`.
         ids += [v for v in found.get("ids") or [] if v not in ids]
         ids = ids[: int(options.get("max_videos", 50))]
-        state["discovered"] = {"at": iso(utcnow()), "ids": ids}
-        return ids, True
+        # A search cut short is tried again on a later run (once the searches are back).
+        at = iso(utcnow()) if complete else found.get("at")
+        state["discovered"] = {"at": at, "ids": ids}
+        return ids, searched, not complete and not ids
 
     def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
         (key,) = require_env(NAME, ENV, self.env)
@@ -202,15 +237,20 @@ class YouTubeCollector(HttpCollector):
             yield from self._pages(story, state, options, base, headers, limit)
         except QuotaExceeded as exc:
             if exc.by_api:  # our count was low (other clients of the key): the day is spent
-                self._quota(state)["used"] = limit
+                self._quota(state)["used"] = limit  # (a spent search bucket is handled above)
                 yield Page([], json.dumps(state, sort_keys=True))
             raise
 
     def _pages(self, story: Story, state: dict[str, Any], options: dict[str, Any], base: str,
                headers: dict[str, str], limit: int) -> Iterator[Page]:
-        videos, searched = self._videos(story, state, options, base, headers, limit)
-        if searched:  # commit the quota spent and the videos found
+        videos, searched, spent = self._videos(story, state, options, base, headers)
+        if searched:  # commit the searches counted and the videos found
             yield Page([], json.dumps(state, sort_keys=True))
+        if spent:
+            raise QuotaExceeded(
+                f"{NAME}: the day's search.list calls are spent and no videos are known yet; "
+                "searching again after midnight Pacific Time (or set `video_ids`)",
+                source=NAME, retry_after=until_reset(utcnow()))
         per_video = state.setdefault("videos", {})
         for video in videos:
             v = per_video.setdefault(video, {"page_token": None, "since": None, "top": None})

@@ -298,8 +298,70 @@ def test_youtube_discovers_videos_pages_comments_and_counts_quota(maduro):
     assert all("AIzaSy" not in str(r.url) for r in replay.requests)
     assert replay.sent("/commentThreads")[1].url.params["pageToken"] == "QURTSl9pMlQ"
     state = json.loads(pages[-1].cursor)
-    assert state["quota"]["used"] == 100 + 2
+    # search.list has a bucket of its own; the two comment pages cost a unit each.
+    assert state["quota"]["searches"] == 1 and state["quota"]["used"] == 2
     assert state["discovered"]["ids"] == ["dQw4w9WgXcQ"]
+
+
+def two_queries() -> Story:
+    return Story(slug="maduro", title="Trump Maduro call", claim="The call is right.",
+                 queries=["Trump Maduro call", "Maduro drug boats"])
+
+
+def test_youtube_spent_searches_read_the_videos_found(monkeypatch):
+    """With the day's search.list calls spent, the videos found so far are still read, and
+    the search is tried again once the searches are back."""
+    monkeypatch.setattr(youtube, "utcnow", lambda: datetime(2026, 11, 25, 18, tzinfo=timezone.utc))
+    replay = (Replay()
+              .add("GET", "/search", json_response(fixture("youtube", "search.json")))
+              .add("GET", "/commentThreads",
+                   json_response(fixture("youtube", "commentThreads_page1.json")),
+                   json_response(fixture("youtube", "commentThreads_page2.json"))))
+    collector = youtube.YouTubeCollector(client=replay.client(), env=YT_ENV)
+    opts = {"daily_searches": 1, **SINCE}
+    pages, posts = run_pages(collector, two_queries(), options=opts)
+    assert len(replay.sent("/search")) == 1 and len(posts) == 3
+    state = json.loads(pages[-1].cursor)
+    assert state["quota"] == {"day": "2026-11-25", "used": 2, "searches": 1}
+    assert state["discovered"] == {"at": None, "ids": ["dQw4w9WgXcQ"]}
+    # Later the same day: no search, the known video is read again from its cursor.
+    pages, _ = run_pages(collector, two_queries(), pages[-1].cursor, opts)
+    assert len(replay.sent("/search")) == 1 and len(replay.sent("/commentThreads")) == 3
+    # The next Pacific day both queries are searched again.
+    monkeypatch.setattr(youtube, "utcnow", lambda: datetime(2026, 11, 26, 18, tzinfo=timezone.utc))
+    pages, _ = run_pages(collector, two_queries(), pages[-1].cursor, {**opts, "daily_searches": 5})
+    assert len(replay.sent("/search")) == 3
+    assert json.loads(pages[-1].cursor)["discovered"]["at"].startswith("2026-11-26")
+
+
+def test_youtube_search_quota_spent_by_the_api(maduro):
+    """The API says search.list is spent: that bucket is recorded as spent for the day, the
+    videos found before are read (comment units are a separate bucket), and with none known
+    the run stops until midnight Pacific Time without losing the count."""
+    replay = (Replay()
+              .add("GET", "/search", json_response(fixture("youtube", "quotaExceeded.json"),
+                                                   status=403))
+              .add("GET", "/commentThreads",
+                   json_response(fixture("youtube", "commentThreads_page1.json")),
+                   json_response(fixture("youtube", "commentThreads_page2.json"))))
+    collector = youtube.YouTubeCollector(client=replay.client(), env=YT_ENV)
+    stale = json.dumps({"discovered": {"at": "2025-01-01T00:00:00.000Z", "ids": ["dQw4w9WgXcQ"]}})
+    pages, posts = run_pages(collector, maduro, stale)
+    assert len(posts) == 3 and len(replay.sent("/search")) == 1
+    quota = json.loads(pages[-1].cursor)["quota"]
+    assert quota["searches"] == youtube.DAILY_SEARCHES and quota["used"] == 2
+
+    fresh = youtube.YouTubeCollector(client=replay.client(), env=YT_ENV)
+    gen = fresh.pages(maduro, None, dict(SINCE))
+    page = next(gen)  # the search counted, nothing found
+    assert page.posts == [] and json.loads(page.cursor)["quota"]["searches"] == 100
+    with pytest.raises(youtube.QuotaExceeded, match="search.list calls are spent") as raised:
+        next(gen)
+    assert not raised.value.by_api and 0 < raised.value.retry_after <= 24 * 3600
+    sent = len(replay.requests)
+    with pytest.raises(youtube.QuotaExceeded, match="search.list calls are spent"):
+        run_pages(fresh, maduro, page.cursor)
+    assert len(replay.requests) == sent  # no call for the rest of the day
 
 
 def test_youtube_stops_at_the_daily_quota(maduro):
@@ -357,7 +419,8 @@ def test_youtube_quota_count_runs_to_midnight_pacific(maduro, monkeypatch):
         for page in collector.pages(maduro, cursor, opts):
             pages.append(page)
     assert len(replay.requests) == 3 and pages[0].posts  # the page has a next page each time
-    assert json.loads(pages[-1].cursor)["quota"] == {"day": "2026-11-25", "used": 3}
+    assert json.loads(pages[-1].cursor)["quota"] == {"day": "2026-11-25", "used": 3,
+                                                      "searches": 0}
 
 
 def test_youtube_quota_spent_by_the_api_is_recorded_for_the_day(maduro):
