@@ -13,7 +13,7 @@ import streamlit as st
 from dashboard import queries
 from reactions.digest import safe_url
 from reactions.models import BUCKETS, utcnow
-from reactions.render import counts_line, escape_markdown, render_summary
+from reactions.render import counts_line, escape_markdown, render_summary, stance_caveat
 
 COLORS = alt.Scale(domain=list(BUCKETS), range=["#2da44e", "#cf222e", "#8c959f"])
 
@@ -69,6 +69,8 @@ if summary is None:
 else:
     # The paragraph quotes posts: plain text, never markup.
     st.text(summary.paragraph)
+    if caveat := stance_caveat(summary):
+        st.warning(caveat)  # our own words, not post text
     st.caption(escape_markdown(
         f"Written by {summary.writer}, {_age(summary.created_at)} "
         f"({summary.created_at:%Y-%m-%d %H:%M} UTC) · {counts_line(summary)}"))

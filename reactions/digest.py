@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from reactions import aggregates
 from reactions import schema as t
 from reactions.models import BUCKETS, Story, utcnow
+from reactions.render import stance_caveat
 from reactions.store import Store
 
 log = logging.getLogger(__name__)
@@ -276,6 +277,7 @@ def build_digest(
         "paragraph": summary.paragraph if summary else None,
         "writer": summary.writer if summary else None,
         "written_at": summary.created_at if summary else None,
+        "caveat": stance_caveat(summary) if summary else None,
         "shares": _share_rows(counts, shares, before), "quotes": quotes,
         "failed_sources": failed, "dashboard_url": safe_url(settings.dashboard_url),
         "chart_cid": chart_cid[1:-1] if chart_cid else None,

@@ -30,6 +30,27 @@ def counts_line(summary: Summary) -> str:
     return ", ".join(parts)
 
 
+def stance_caveat(summary: Summary) -> str | None:
+    """What a reader should know about the buckets' reliability, or None.
+
+    With no label for the story the buckets are the model's cold-start guess: on claims it
+    had not seen it put about half of posts in the right bucket (README, stance quality), and
+    posts whose stance is implied rather than said fare worst. Summaries written before the
+    label count was stored say nothing.
+    """
+    labels = (summary.payload or {}).get("labels")
+    if not isinstance(labels, dict):
+        return None
+    human, teacher = int(labels.get("human") or 0), int(labels.get("teacher") or 0)
+    if human:
+        return None
+    how = (f"adapted to {teacher} teacher-model labels, none from an editor yet" if teacher
+           else "no post of this story has been labelled yet, so they are the model's "
+                "cold-start guess, right for about half of posts on claims it has not seen")
+    return (f"Shares are a rough estimate: {how}. Label a few posts (dashboard, or "
+            f"`python -m reactions label {summary.story}`) to make them reliable.")
+
+
 def safe_url(url: str | None) -> str | None:
     """The URL when it is an http(s) link, else None (no javascript: or data: links)."""
     if url and re.match(r"^https?://[^\s\"'<>]+$", url, re.I):
@@ -52,6 +73,8 @@ def summary_json(summary: Summary, story: Story) -> dict[str, Any]:
         "created_at": summary.created_at.isoformat(),
         "window_start": summary.window_start.isoformat() if summary.window_start else None,
         "window_end": summary.window_end.isoformat() if summary.window_end else None,
+        "labels": payload.get("labels"),
+        "caveat": stance_caveat(summary),
     }
 
 
@@ -75,10 +98,14 @@ def render_summary(summary: Summary, story: Story, fmt: str = "text") -> str:
     """The paragraph in the given format; text is shown as is, every other format escapes it."""
     if fmt == "json":
         return json.dumps(summary_json(summary, story), ensure_ascii=False, indent=2)
+    caveat = stance_caveat(summary)
     if fmt == "markdown":
+        note = f"\n\n_{escape_markdown(caveat)}_" if caveat else ""
         return (f"**What people are saying**\n\n{escape_markdown(summary.paragraph)}\n\n"
-                f"_{escape_markdown(counts_line(summary))}_")
+                f"_{escape_markdown(counts_line(summary))}_{note}")
     if fmt == "html":
+        note = f"\n<p><small>{html.escape(caveat)}</small></p>" if caveat else ""
         return (f"<h3>What people are saying</h3>\n<p>{_html_paragraph(summary)}</p>\n"
-                f"<p><small>{html.escape(counts_line(summary))}</small></p>")
-    return f"What people are saying\n\n{summary.paragraph}\n\n{counts_line(summary)}"
+                f"<p><small>{html.escape(counts_line(summary))}</small></p>{note}")
+    note = f"\n{caveat}" if caveat else ""
+    return f"What people are saying\n\n{summary.paragraph}\n\n{counts_line(summary)}{note}"

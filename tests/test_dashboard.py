@@ -46,7 +46,7 @@ def seed(store: Store, *, posts_per_hour: int = 6, hours: int = 30) -> Story:
                                     for p, lab in zip(posts, labels)], "test-model")
     store.save_summary(Summary(story=story.slug, paragraph=f"Supporters say: “{SCRIPT}”.",
                                counts=store.bucket_counts(story.slug), writer="template",
-                               created_at=now))
+                               created_at=now, payload={"labels": {"human": 0, "teacher": 0}}))
     run = store.start_run(story.slug, "hackernews")
     store.finish_run(run, added=0, pages=0, error="HTTP 503 from the API")
     run = store.start_run(story.slug, "file")
@@ -114,6 +114,7 @@ def test_story_page_renders_paragraph_charts_quotes_and_escapes_post_text(seeded
     at = app("story")
     assert at.selectbox(key="story").value == "seeded"
     assert any(SCRIPT in t.value for t in at.text)  # the paragraph, as plain text
+    assert any("Shares are a rough estimate" in w.value for w in at.warning)  # no labels yet
     formats = [c.value for c in at.code]
     assert any("&lt;script&gt;" in c for c in formats)  # HTML copy is escaped
     assert any("\\<script\\>" in c for c in formats)  # Markdown copy is escaped

@@ -93,6 +93,7 @@ def test_digest_mime_structure_parts_inline_image_and_escaping(sqlite_store, smt
     for part in (html, text):
         assert "Supporters" in part and "first digest" in part
         assert "hackernews failed" in part and "HTTP 503 from the API" in part
+        assert "Shares are a rough estimate" in part  # no label for this story yet
     row = digests.digest_history(sqlite_store)[0]
     assert row["status"] == "sent" and row["attempts"] == 1
     assert set(row["summary"]["shares"]) == {"supporters", "skeptics", "neutral"}

@@ -245,3 +245,30 @@ def test_blurb_json_shape(capsys, sqlite_store, monkeypatch):
     assert main(["blurb", "shape", "--format", "html"]) == 0
     assert "<p>" in capsys.readouterr().out
     assert sqlite_store.summary_for_window("shape", None).id == stored.id
+
+
+def test_shares_carry_a_caveat_until_an_editor_labels_the_story(sqlite_store):
+    """With no label the buckets are the cold-start guess, and every rendering says so; a
+    teacher's labels are not an editor's; one editor label ends the caveat."""
+    story = Story(slug="cave", title="Caveat", claim="It is right.")
+    sqlite_store.save_story(story)
+    posts = posts_for(["[s] Good call", "[k] Bad call", "plain news"])
+    sqlite_store.upsert_posts(story.slug, posts, source="file")
+    pipeline.classify(sqlite_store, story, classifier=LabelClassifier())
+
+    summary = pipeline.summarize(sqlite_store, story, writer=TemplateWriter())
+    assert summary.payload["labels"] == {"human": 0, "teacher": 0}
+    for fmt in ("text", "markdown", "html"):
+        assert "rough estimate" in render_summary(summary, story, fmt), fmt
+    assert "cold-start guess" in render_summary(summary, story, "html")
+    assert "python -m reactions label cave" in render_summary(summary, story, "text")
+    data = json.loads(render_summary(summary, story, "json"))
+    assert data["labels"] == {"human": 0, "teacher": 0} and "cold-start" in data["caveat"]
+
+    sqlite_store.add_label(story.slug, posts[0].id, "supporters", source="teacher")
+    summary = pipeline.summarize(sqlite_store, story, writer=TemplateWriter())
+    assert "1 teacher-model labels, none from an editor" in render_summary(summary, story)
+    sqlite_store.add_label(story.slug, posts[1].id, "skeptics", source="human")
+    summary = pipeline.summarize(sqlite_store, story, writer=TemplateWriter())
+    assert "rough estimate" not in render_summary(summary, story, "html")
+    assert json.loads(render_summary(summary, story, "json"))["caveat"] is None
