@@ -339,8 +339,6 @@ def summarize(
     written = writer.write(evidence)
     counts = {name: b.count for name, b in evidence.buckets.items()}
     counts[UNCLASSIFIED] = evidence.unclassified
-    sources = [row[3] for row in store.labels(story.slug)]
-    labels = {"human": sources.count("human"), "teacher": sources.count("teacher")}
     summary = Summary(
         story=story.slug, paragraph=written.paragraph, counts=counts, writer=written.writer,
         created_at=now, window_start=start, window_end=now,
@@ -352,7 +350,8 @@ def summarize(
             "shares": {name: b.share for name, b in evidence.buckets.items()},
             "buckets": evidence_json(evidence),
             "window_seconds": int(since.total_seconds()) if since else None,
-            "labels": labels,  # the story's labels when it was written (see render.stance_caveat)
+            # The story's labels when it was written (see render.stance_caveat).
+            "labels": store.label_counts(story.slug),
         },
     )
     if save:

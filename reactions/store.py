@@ -432,6 +432,15 @@ class Store:
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(query)]
 
+    def label_counts(self, story: str) -> dict[str, int]:
+        """How many of the story's posts carry a label, by source (human, teacher)."""
+        query = (sa.select(t.labels.c.source, sa.func.count()).where(t.labels.c.story == story)
+                 .group_by(t.labels.c.source))
+        counts = {"human": 0, "teacher": 0}
+        with self.engine.connect() as conn:
+            counts.update({source: int(n) for source, n in conn.execute(query)})
+        return counts
+
     # -- summaries ---------------------------------------------------------------------
 
     def save_summary(self, summary: Summary) -> int:

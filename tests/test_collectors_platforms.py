@@ -6,6 +6,7 @@ import base64
 import json
 from datetime import datetime, timezone
 
+import httpx
 import pytest
 import stamina
 
@@ -282,12 +283,17 @@ def test_x_missing_token(maduro):
 YT_ENV = {"REACTIONS_YOUTUBE_API_KEY": "AIzaSy-secret-key"}
 
 
+def youtube_replay(search: httpx.Response) -> Replay:
+    """/search answers `search`; /commentThreads gives two pages, then the second again."""
+    return (Replay()
+            .add("GET", "/search", search)
+            .add("GET", "/commentThreads",
+                 json_response(fixture("youtube", "commentThreads_page1.json")),
+                 json_response(fixture("youtube", "commentThreads_page2.json"))))
+
+
 def test_youtube_discovers_videos_pages_comments_and_counts_quota(maduro):
-    replay = (Replay()
-              .add("GET", "/search", json_response(fixture("youtube", "search.json")))
-              .add("GET", "/commentThreads",
-                   json_response(fixture("youtube", "commentThreads_page1.json")),
-                   json_response(fixture("youtube", "commentThreads_page2.json"))))
+    replay = youtube_replay(json_response(fixture("youtube", "search.json")))
     collector = youtube.YouTubeCollector(client=replay.client(), env=YT_ENV)
     pages, posts = run_pages(collector, maduro)
     assert [p.native_id for p in posts] == ["UgzKx001AaBbCc4AaABAg", "UgzKx002AaBbCc4AaABAg",
@@ -312,11 +318,7 @@ def test_youtube_spent_searches_read_the_videos_found(monkeypatch):
     """With the day's search.list calls spent, the videos found so far are still read, and
     the search is tried again once the searches are back."""
     monkeypatch.setattr(youtube, "utcnow", lambda: datetime(2026, 11, 25, 18, tzinfo=timezone.utc))
-    replay = (Replay()
-              .add("GET", "/search", json_response(fixture("youtube", "search.json")))
-              .add("GET", "/commentThreads",
-                   json_response(fixture("youtube", "commentThreads_page1.json")),
-                   json_response(fixture("youtube", "commentThreads_page2.json"))))
+    replay = youtube_replay(json_response(fixture("youtube", "search.json")))
     collector = youtube.YouTubeCollector(client=replay.client(), env=YT_ENV)
     opts = {"daily_searches": 1, **SINCE}
     pages, posts = run_pages(collector, two_queries(), options=opts)
@@ -338,12 +340,7 @@ def test_youtube_search_quota_spent_by_the_api(maduro):
     """The API says search.list is spent: that bucket is recorded as spent for the day, the
     videos found before are read (comment units are a separate bucket), and with none known
     the run stops until midnight Pacific Time without losing the count."""
-    replay = (Replay()
-              .add("GET", "/search", json_response(fixture("youtube", "quotaExceeded.json"),
-                                                   status=403))
-              .add("GET", "/commentThreads",
-                   json_response(fixture("youtube", "commentThreads_page1.json")),
-                   json_response(fixture("youtube", "commentThreads_page2.json"))))
+    replay = youtube_replay(json_response(fixture("youtube", "quotaExceeded.json"), status=403))
     collector = youtube.YouTubeCollector(client=replay.client(), env=YT_ENV)
     stale = json.dumps({"discovered": {"at": "2025-01-01T00:00:00.000Z", "ids": ["dQw4w9WgXcQ"]}})
     pages, posts = run_pages(collector, maduro, stale)

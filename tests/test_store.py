@@ -83,8 +83,11 @@ def test_stances_counts_and_human_labels_override(store, story):
     assert store.posts_without_stance(story.slug) == []
     assert store.bucket_counts(story.slug) == {
         "supporters": 2, "skeptics": 2, "neutral": 1, "unclassified": 1}
+    assert store.label_counts(story.slug) == {"human": 0, "teacher": 0}
     store.add_label(story.slug, posts[0].id, "skeptics", labeller="editor")
     store.add_label(story.slug, posts[1].id, "neutral", source="teacher")  # teacher: no override
+    store.add_label(story.slug, posts[1].id, "neutral", source="teacher")  # replaced, not added
+    assert store.label_counts(story.slug) == {"human": 1, "teacher": 1}
     assert store.bucket_counts(story.slug)["skeptics"] == 3
     items = dict((p.id, pred) for p, pred in store.classified_posts(story.slug))
     assert items[posts[0].id].label == "skeptics" and items[posts[0].id].reason == "human"
