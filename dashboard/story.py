@@ -11,9 +11,9 @@ import altair as alt
 import streamlit as st
 
 from dashboard import queries
-from reactions.digest import safe_url
 from reactions.models import BUCKETS, utcnow
-from reactions.render import counts_line, escape_markdown, render_summary, stance_caveat
+from reactions.render import (counts_line, escape_markdown, render_summary, safe_url,
+                              stance_caveat)
 
 COLORS = alt.Scale(domain=list(BUCKETS), range=["#2da44e", "#cf222e", "#8c959f"])
 

@@ -125,7 +125,7 @@ def validate_rule(kind: str, params: dict[str, Any] | None, channel: str,
         except DigestError as exc:
             raise AlertRuleError(f"email alerts need an address: {exc}") from None
     elif channel == "webhook":
-        from reactions.digest import safe_url
+        from reactions.render import safe_url
 
         if not safe_url(target):
             raise AlertRuleError(f"webhook alerts need an http(s) URL, not {target!r}")

@@ -17,14 +17,13 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 from reactions import aggregates
 from reactions import schema as t
 from reactions.models import BUCKETS, Story, utcnow
-from reactions.render import stance_caveat
+from reactions.render import safe_url, stance_caveat
 from reactions.store import Store
 
 log = logging.getLogger(__name__)
@@ -159,19 +158,6 @@ class Digest:
     message: EmailMessage
     shares: dict[str, float]
     counts: dict[str, int]
-
-
-def safe_url(url: str | None) -> str | None:
-    """The URL if it is a plain http(s) link, else None (no javascript:, data: and the like)."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    return url.strip()
 
 
 def _environment(*, html: bool):

@@ -6,6 +6,7 @@ import html
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from reactions.models import BUCKETS, Story, Summary
 
@@ -52,10 +53,16 @@ def stance_caveat(summary: Summary) -> str | None:
 
 
 def safe_url(url: str | None) -> str | None:
-    """The URL when it is an http(s) link, else None (no javascript: or data: links)."""
-    if url and re.match(r"^https?://[^\s\"'<>]+$", url, re.I):
-        return url
-    return None
+    """The URL when it is a plain http(s) link with a host, else None (no javascript:, data:
+    and the like, nothing with spaces, quotes or angle brackets)."""
+    url = (url or "").strip()
+    if not re.match(r"^https?://[^\s\"'<>]+$", url, re.I):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
 def summary_json(summary: Summary, story: Story) -> dict[str, Any]:

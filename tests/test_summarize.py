@@ -272,3 +272,14 @@ def test_shares_carry_a_caveat_until_an_editor_labels_the_story(sqlite_store):
     summary = pipeline.summarize(sqlite_store, story, writer=TemplateWriter())
     assert "rough estimate" not in render_summary(summary, story, "html")
     assert json.loads(render_summary(summary, story, "json"))["caveat"] is None
+
+
+def test_safe_url_keeps_only_plain_http_links():
+    from reactions.render import safe_url
+
+    assert safe_url(" https://example.org/a?b=1 ") == "https://example.org/a?b=1"
+    assert safe_url("HTTP://Example.org/") == "HTTP://Example.org/"
+    for bad in (None, "", "javascript:alert(1)", "data:text/html,<b>x</b>", "https:///nohost",
+                "ftp://example.org/", 'https://example.org/"onmouseover="x',
+                "https://example.org/<script>", "https://exa mple.org/", "//example.org/"):
+        assert safe_url(bad) is None, bad
