@@ -59,10 +59,10 @@ def safe_url(url: str | None) -> str | None:
     if not re.match(r"^https?://[^\s\"'<>]+$", url, re.I):
         return None
     try:
-        parts = urlsplit(url)
-    except ValueError:
+        host = urlsplit(url).netloc  # the pattern admits only http(s); a host is still needed
+    except ValueError:  # e.g. an unclosed IPv6 bracket
         return None
-    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+    return url if host else None
 
 
 def summary_json(summary: Summary, story: Story) -> dict[str, Any]:
