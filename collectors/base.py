@@ -7,14 +7,18 @@ from the last committed page: at most one page is fetched again, none is skipped
 
 from __future__ import annotations
 
+import email.utils
 import importlib
+import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
+from collectors.text import cap_text
 from reactions.models import Post, Story, utcnow
 
 log = logging.getLogger(__name__)
@@ -153,8 +157,19 @@ def parse_items(
                 skipped.append(reason)
             continue
         if post is not None:
-            posts.append(post)
+            posts.append(cap_post(post))
     return posts
+
+
+def cap_post(post: Post) -> Post:
+    """Cut the post's text at MAX_TEXT_CHARS; a cut post says so in `raw["text_truncated"]`
+    (its original length), so nothing downstream mistakes it for the whole text."""
+    post.text, original = cap_text(post.text)
+    if original is not None:
+        post.raw = {**post.raw, "text_truncated": original}
+        log.info("%s: post %s cut from %d to %d characters", post.platform, post.native_id,
+                 original, len(post.text))
+    return post
 
 
 def require_env(source: str, names: list[str], env: Mapping[str, str] | None = None) -> list[str]:
@@ -166,17 +181,76 @@ def require_env(source: str, names: list[str], env: Mapping[str, str] | None = N
     return [env[n] for n in names]
 
 
+#: Named zones that feeds put after a time (RFC 822 names and the common US ones).
+_ZONES = {"UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5,
+          "MST": -7, "MDT": -6, "PST": -8, "PDT": -7, "CET": 1, "CEST": 2, "BST": 1}
+_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+#: 12-hour clocks and other layouts seen in real feeds, tried when the text has AM/PM or
+#: RFC 822 and ISO 8601 both fail (the time zone, if any, is split off first).
+_FORMATS = (
+    "%a, %b %d %Y %I:%M:%S %p", "%a, %d %b %Y %I:%M:%S %p", "%b %d %Y %I:%M:%S %p",
+    "%b %d, %Y %I:%M:%S %p", "%b %d, %Y %I:%M %p", "%a, %b %d, %Y %I:%M %p",
+    "%Y-%m-%d %I:%M:%S %p", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p",
+    "%a, %b %d %Y %H:%M:%S", "%b %d, %Y %H:%M:%S", "%d %b %Y %H:%M:%S", "%d %B %Y %H:%M",
+    "%Y/%m/%d %H:%M:%S", "%a %b %d %H:%M:%S %Y",
+)
+
+
+def _split_zone(text: str) -> tuple[str, timedelta | None]:
+    """The text without a trailing zone ("GMT", "+0100", "-05:00"), and that zone's offset."""
+    head, _, last = text.rpartition(" ")
+    if not head:
+        return text, None
+    if last.upper() in _ZONES:
+        return head.strip(), timedelta(hours=_ZONES[last.upper()])
+    match = _OFFSET.match(last)
+    if match:
+        sign = -1 if match.group(1) == "-" else 1
+        return head.strip(), sign * timedelta(hours=int(match.group(2)), minutes=int(match.group(3)))
+    return text, None
+
+
+def _aware(moment: datetime, offset: timedelta | None = None) -> datetime:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone(offset or timedelta(0)))
+    return moment.astimezone(timezone.utc)
+
+
 def parse_timestamp(value: Any) -> datetime | None:
-    """An aware UTC datetime from ISO 8601 text or epoch seconds; None when empty."""
+    """An aware UTC datetime from any timestamp the platforms send; None when empty.
+
+    The one timestamp parser of the collectors: epoch seconds (number or digits), ISO 8601
+    (any offset, "Z"), RFC 822 as RSS has it ("Sat, 16 Dec 2023 14:02:33 GMT"), and the
+    12-hour layouts real feeds use ("Sat, Dec 16 2023 02:02:33 PM"). A time without a zone
+    is taken as UTC. Raises ValueError naming the text when it is none of these.
+    """
     if value in (None, ""):
         return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a timestamp: {value!r}")
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, timezone.utc)
-    text = str(value).strip()
+    text = " ".join(str(value).split())
     if text.replace(".", "", 1).isdigit():
-        return datetime.fromtimestamp(float(text), timezone.utc)
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        number = float(text)
+        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, timezone.utc)
+    twelve_hour = re.search(r"\b[AP]\.?M\.?\b", text, re.IGNORECASE) is not None
+    if not twelve_hour:
+        try:
+            return _aware(datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")))
+        except ValueError:
+            pass
+        try:
+            return _aware(email.utils.parsedate_to_datetime(text))
+        except (TypeError, ValueError, IndexError):
+            pass
+    bare, offset = _split_zone(text.replace("a.m.", "AM").replace("p.m.", "PM"))
+    for layout in _FORMATS:
+        try:
+            return _aware(datetime.strptime(bare, layout), offset)
+        except ValueError:
+            continue
+    raise ValueError(f"not a timestamp we can read: {text[:60]!r}")
 
 
 #: How far back a source looks on its first run when the story does not say (`since` or
@@ -195,3 +269,64 @@ def iso(moment: datetime) -> str:
     """RFC 3339 UTC text with milliseconds, as the APIs take it (2025-01-01T00:00:00.000Z)."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
         f"{moment.microsecond // 1000:03d}Z"
+
+
+class CursorState:
+    """A source's saved cursor: one state dict per query (or feed, or video), kept as JSON.
+
+    The six HTTP collectors keep the same things per query (the newest post seen, where
+    the current pass stops, the page token) through this one helper, and it also carries
+    the time before which the platform asked us not to call again (`Retry-After`, a
+    rate-limit reset, a spent daily quota), so that a wait survives a restart.
+    """
+
+    #: The key of the resume time in the JSON; query keys never start with "~".
+    RESUME_KEY = "~resume_at"
+
+    def __init__(self, cursor: str | None) -> None:
+        try:
+            data = json.loads(cursor) if cursor else {}
+        except json.JSONDecodeError:
+            log.warning("ignoring a saved cursor that is not JSON: %.60r", cursor)
+            data = {}
+        self.data: dict[str, Any] = data if isinstance(data, dict) else {}
+
+    def query(self, key: str, **defaults: Any) -> dict[str, Any]:
+        """The state kept for one query, created with `defaults` (missing keys filled in)."""
+        state = self.data.setdefault(key, {})
+        for name, value in defaults.items():
+            state.setdefault(name, value)
+        return state
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def setdefault(self, key: str, default: Any) -> Any:
+        return self.data.setdefault(key, default)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.data[key] = value
+
+    def dump(self) -> str:
+        """The cursor to save with the page just read."""
+        return json.dumps(self.data, sort_keys=True)
+
+    # the wait the platform asked for -------------------------------------------------
+
+    def resume_at(self) -> datetime | None:
+        """When the platform allows the next call, if it asked us to wait."""
+        value = self.data.get(self.RESUME_KEY)
+        try:
+            return parse_timestamp(value)
+        except ValueError:
+            return None
+
+    def wait_until(self, moment: datetime | None) -> None:
+        """Remember (or, with None, forget) the time before which we must not call."""
+        if moment is None:
+            self.data.pop(self.RESUME_KEY, None)
+        else:
+            self.data[self.RESUME_KEY] = iso(moment)

@@ -11,7 +11,6 @@ Credentials: REACTIONS_BLUESKY_HANDLE and REACTIONS_BLUESKY_APP_PASSWORD.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ import httpx
 
 from collectors.base import (
     AuthError,
+    CursorState,
     MalformedResponse,
     Page,
     backfill_start,
@@ -79,8 +79,21 @@ def sort_at(view: dict[str, Any]) -> datetime | None:
     return min(stamps) if stamps else None
 
 
-def parse_post(view: dict[str, Any]) -> Post:
-    """One `app.bsky.feed.defs#postView` to a Post."""
+REPOST = "app.bsky.feed.defs#reasonRepost"
+THREAD_POST = "app.bsky.feed.defs#threadViewPost"
+#: Thread nodes that stand for a post we may not see: deliberately left out, not errors.
+UNSEEN = ("app.bsky.feed.defs#notFoundPost", "app.bsky.feed.defs#blockedPost")
+
+
+def parse_post(view: dict[str, Any], reason: dict[str, Any] | None = None) -> Post | None:
+    """One `app.bsky.feed.defs#postView` to a Post.
+
+    With a repost `reason` (a feed item someone reposted), the Post is the original: its
+    own URI, text and counts, with the reposter in `raw["reason"]`; a repost never stands
+    as a post of its own, and it counts once, in the original's `repostCount`.
+    """
+    if view.get("$type") in UNSEEN or view.get("notFound") or view.get("blocked"):
+        return None
     uri = view["uri"]
     record = view.get("record") or {}
     text = record.get("text")
@@ -102,15 +115,53 @@ def parse_post(view: dict[str, Any]) -> Post:
         reposts=int(view.get("repostCount") or 0) + int(view.get("quoteCount") or 0),
         replies=int(view.get("replyCount") or 0),
         reply_to=reply.get("uri"),
-        raw=view,
+        raw={**view, "reason": reason} if reason else view,
     )
 
 
+def parse_feed_item(item: dict[str, Any]) -> Post | None:
+    """One `app.bsky.feed.defs#feedViewPost` (getTimeline, getFeed, getAuthorFeed, getListFeed):
+    the post, and for a repost (`reason`) the original, linked to who reposted it."""
+    reason = item.get("reason")
+    repost = reason if isinstance(reason, dict) and reason.get("$type") == REPOST else None
+    return parse_post(item["post"], repost)
+
+
+def thread_posts(node: Any, *, depth: int = 0) -> list[Any]:
+    """The postViews of a `threadViewPost` tree: its parents up to the root, the post, and
+    every reply under it (unseen nodes are kept, for parse_post to leave out)."""
+    if not isinstance(node, dict):
+        return [node]
+    if node.get("$type", THREAD_POST) != THREAD_POST or "post" not in node:
+        return [node]
+    found: list[Any] = []
+    parent = node.get("parent")
+    while isinstance(parent, dict) and depth == 0:  # walk up only from the thread's anchor
+        found.insert(0, parent.get("post", parent))
+        parent = parent.get("parent")
+    found.append(node["post"])
+    for reply in node.get("replies") or []:
+        found += thread_posts(reply, depth=depth + 1)
+    return found
+
+
 def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
-    """One `searchPosts` response ({"posts": [postView...], "cursor": ...}) to posts."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("posts"), list):
-        raise MalformedResponse(f"{NAME}: response has no `posts` list", source=NAME)
-    return parse_items(payload["posts"], parse_post, source=NAME, skipped=skipped)
+    """Any feed response a newsroom reads, to posts.
+
+    `{"posts": [postView]}`: searchPosts, getQuotes and getPosts; `{"feed": [feedViewPost]}`:
+    getTimeline, getFeed, getAuthorFeed and getListFeed (reposts resolved to the original);
+    `{"thread": threadViewPost}`: getPostThread, with its parents and all its replies.
+    """
+    if isinstance(payload, dict) and isinstance(payload.get("posts"), list):
+        return parse_items(payload["posts"], parse_post, source=NAME, skipped=skipped)
+    if isinstance(payload, dict) and isinstance(payload.get("feed"), list):
+        return parse_items(payload["feed"], parse_feed_item, source=NAME, skipped=skipped)
+    if isinstance(payload, dict) and isinstance(payload.get("thread"), dict):
+        return parse_items(thread_posts(payload["thread"]), parse_post, source=NAME,
+                           skipped=skipped)
+    raise MalformedResponse(f"{NAME}: response has no `posts` list, `feed` list or `thread` "
+                            "(searchPosts, getQuotes, getTimeline, getFeed, getAuthorFeed or "
+                            "getPostThread)", source=NAME)
 
 
 # -- the collector -----------------------------------------------------------------------
@@ -162,13 +213,12 @@ class BlueskyCollector(HttpCollector):
 
     # pages ---------------------------------------------------------------------------
 
-    def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
+    def collect_pages(self, story: Story, state: CursorState,
+                      options: dict[str, Any]) -> Iterator[Page]:
         require_env(NAME, ENV, self.env)
         base = str(options.get("base_url") or self.base_url).rstrip("/")
-        state: dict[str, dict[str, Any]] = json.loads(cursor) if cursor else {}
         for query in options.get("queries") or story.queries or [story.title]:
-            q = state.setdefault(query, {"since": None, "until": None, "cursor": None,
-                                         "top": None, "window": 0})
+            q = state.query(query, since=None, until=None, cursor=None, top=None, window=0)
             if q["since"] is None:
                 q["since"] = iso(backfill_start(options))
             while True:
@@ -201,6 +251,6 @@ class BlueskyCollector(HttpCollector):
                     q["since"] = q["top"] or q["since"]
                     q["until"], q["cursor"], q["window"] = None, None, 0
                     more = False
-                yield Page(posts, json.dumps(state, sort_keys=True), skipped)
+                yield Page(posts, state.dump(), skipped)
                 if not more:
                     break

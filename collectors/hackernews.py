@@ -7,15 +7,20 @@ continues where it stopped and the next run starts from the newest post already 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from typing import Any
 
-from collectors.base import MalformedResponse, Page, backfill_start, parse_items
+from collectors.base import (
+    CursorState,
+    MalformedResponse,
+    Page,
+    backfill_start,
+    parse_items,
+    parse_timestamp,
+)
 from collectors.http import HttpCollector, get_json
-from nlp.text import html_to_text
+from collectors.text import html_to_text
 from reactions.models import Post, Story
 
 log = logging.getLogger(__name__)
@@ -38,13 +43,7 @@ def parse_hit(hit: dict[str, Any]) -> Post:
         text = f"{title}\n{body}".strip() if body else title
     if not text:
         raise ValueError(f"hit {object_id} has no text")
-    created_i = hit.get("created_at_i")
-    if created_i is not None:
-        created = datetime.fromtimestamp(int(created_i), timezone.utc)
-    elif hit.get("created_at"):
-        created = datetime.fromisoformat(hit["created_at"].replace("Z", "+00:00"))
-    else:
-        created = None
+    created = parse_timestamp(hit.get("created_at_i")) or parse_timestamp(hit.get("created_at"))
     parent = hit.get("parent_id")
     return Post(
         platform=NAME,
@@ -73,11 +72,11 @@ class HackerNewsCollector(HttpCollector):
     name = NAME
     default_base_url = BASE_URL
 
-    def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
+    def collect_pages(self, story: Story, state: CursorState,
+                      options: dict[str, Any]) -> Iterator[Page]:
         base = str(options.get("base_url") or self.base_url).rstrip("/")
-        state: dict[str, dict[str, int | None]] = json.loads(cursor) if cursor else {}
         for query in options.get("queries") or story.queries or [story.title]:
-            q = state.setdefault(query, {"since": None, "until": None, "top": None})
+            q = state.query(query, since=None, until=None, top=None)
             if q["since"] is None:
                 q["since"] = int(backfill_start(options).timestamp())
             while True:
@@ -105,6 +104,6 @@ class HackerNewsCollector(HttpCollector):
                     q["until"] = min(stamps) if q["until"] is not None and until >= q["until"] else until
                 else:  # caught up with the previous run: next run starts from the newest seen
                     q["since"], q["until"] = q["top"], None
-                yield Page(posts, json.dumps(state, sort_keys=True), skipped)
+                yield Page(posts, state.dump(), skipped)
                 if not more:
                     break

@@ -13,8 +13,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,14 +23,18 @@ import stamina
 from collectors.base import (
     AuthError,
     CollectorError,
+    CursorState,
     Interrupted,
     MalformedResponse,
+    Page,
     RateLimited,
     TransientError,
 )
-from reactions import __version__
+from reactions import __version__  # the package root, loaded with reactions.models anyway
+from reactions.models import Story, utcnow
 
 log = logging.getLogger(__name__)
+
 
 USER_AGENT = f"reactions/{__version__} (newsroom reaction monitor; +https://github.com/reactions)"
 #: The longest we ever sleep for one Retry-After or rate-limit reset, in seconds; a longer
@@ -287,3 +291,37 @@ class HttpCollector:
         self.limiter = limiter or RateLimiter(self.name)
         if stop is not None:
             self.limiter.stop = stop
+
+    # pages, with the platform's waits kept in the cursor ---------------------------------
+
+    def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
+        """Yield pages of new posts, honouring a wait the platform asked for in an earlier run.
+
+        A rate limit that ends the run (a `Retry-After` or reset longer than MAX_WAIT, a
+        spent daily quota) is saved with the cursor, and runs before that time make no
+        request at all: they stop at once with RateLimited saying when the wait ends.
+        """
+        state = CursorState(cursor)
+        resume = state.resume_at()
+        now = utcnow()
+        if resume is not None and resume > now:
+            left = (resume - now).total_seconds()
+            raise RateLimited(
+                f"{self.name}: the platform asked us to wait until "
+                f"{resume.strftime('%Y-%m-%d %H:%M:%S UTC')} ({left:.0f}s more); no request "
+                "made, the next run after that resumes from the saved cursor",
+                source=self.name, retry_after=left)
+        if resume is not None:
+            state.wait_until(None)
+        try:
+            yield from self.collect_pages(story, state, options)
+        except RateLimited as exc:
+            if exc.retry_after and not getattr(exc, "kept_in_cursor", False):
+                state.wait_until(utcnow() + timedelta(seconds=exc.retry_after))
+                yield Page([], state.dump())
+            raise
+
+    def collect_pages(self, story: Story, state: CursorState,
+                      options: dict[str, Any]) -> Iterator[Page]:
+        """The platform's paging: each yielded page carries `state.dump()` as its cursor."""
+        raise NotImplementedError

@@ -14,7 +14,6 @@ Options: `instances` (default ["mastodon.social"]), `hashtags` (default: the sto
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 
 from collectors.base import (
+    CursorState,
     MalformedResponse,
     Page,
     backfill_start,
@@ -30,7 +30,7 @@ from collectors.base import (
     parse_timestamp,
 )
 from collectors.http import HttpCollector, decode_json, request
-from nlp.text import html_to_text
+from collectors.text import html_to_text
 from reactions.models import Post, Story
 
 log = logging.getLogger(__name__)
@@ -43,15 +43,26 @@ LIMIT = 40
 # -- parsing -----------------------------------------------------------------------------
 
 def parse_status(status: dict[str, Any]) -> Post | None:
-    """One Mastodon `Status` entity to a Post (a boost carries the boosted status' text)."""
+    """One Mastodon `Status` entity to a Post.
+
+    A boost (`reblog` set) is not a post of its own: the Post is the boosted status (its
+    URI, text, author and counts), with the booster in `raw["reblogged_by"]`, so it is
+    stored once however many boosts are read, and counted once in its `reblogs_count`.
+    """
+    boosted = status.get("reblog")
+    if isinstance(boosted, dict):
+        booster = (status.get("account") or {}).get("acct")
+        post = parse_status({**boosted, "reblog": None})
+        if post is not None:
+            post.raw = {**post.raw, "reblogged_by": booster, "reblog_uri": status.get("uri")}
+        return post
     uri = status["uri"]
-    shown = status.get("reblog") or status
-    text = html_to_text(shown.get("content") or "")
-    warning = (shown.get("spoiler_text") or "").strip()
+    text = html_to_text(status.get("content") or "")
+    warning = (status.get("spoiler_text") or "").strip()
     if warning:
         text = f"{warning}\n{text}".strip()
     if not text:
-        if shown.get("media_attachments"):
+        if status.get("media_attachments"):
             return None  # a picture without words says nothing we can read
         raise ValueError(f"status {uri} has no text")
     account = status.get("account") or {}
@@ -62,24 +73,45 @@ def parse_status(status: dict[str, Any]) -> Post | None:
         author=account.get("acct"),
         created_at=parse_timestamp(status["created_at"]),
         url=status.get("url") or uri,
-        language=shown.get("language"),
-        likes=int(shown.get("favourites_count") or 0),
-        reposts=int(shown.get("reblogs_count") or 0),
-        replies=int(shown.get("replies_count") or 0),
-        reply_to=shown.get("in_reply_to_id") if status.get("reblog") is None else
-        (status["reblog"].get("uri")),
+        language=status.get("language"),
+        likes=int(status.get("favourites_count") or 0),
+        reposts=int(status.get("reblogs_count") or 0),
+        replies=int(status.get("replies_count") or 0),
+        reply_to=status.get("in_reply_to_id"),
         raw=status,
     )
 
 
+def statuses_of(payload: Any) -> list[Any]:
+    """The statuses of any response a newsroom reads: a timeline (home, public, hashtag, list,
+    account statuses: a list of Status), a v2 search (`statuses`), a single Status, or a
+    status' Context (`ancestors` and `descendants`)."""
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict):
+        if isinstance(payload.get("statuses"), list):
+            return payload["statuses"]
+        if isinstance(payload.get("ancestors"), list) or isinstance(payload.get("descendants"), list):
+            return list(payload.get("ancestors") or []) + list(payload.get("descendants") or [])
+        if "id" in payload and ("content" in payload or "reblog" in payload):
+            return [payload]
+    raise MalformedResponse(f"{NAME}: response is not a list of statuses, a search result, a "
+                            "status or a context", source=NAME)
+
+
 def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
-    """A timeline page (a list of Status) or a v2 search result ({"statuses": [...]})."""
-    if isinstance(payload, dict) and isinstance(payload.get("statuses"), list):
-        payload = payload["statuses"]
-    if not isinstance(payload, list):
-        raise MalformedResponse(f"{NAME}: response is neither a list of statuses nor a search "
-                                "result", source=NAME)
-    return parse_items(payload, parse_status, source=NAME, skipped=skipped)
+    """A timeline page, a v2 search result, a single Status or a Context, to posts.
+
+    A reply's `reply_to` is the parent's URI when the parent is in the same response (as
+    in a context), else the server's local `in_reply_to_id`.
+    """
+    statuses = statuses_of(payload)
+    posts = parse_items(statuses, parse_status, source=NAME, skipped=skipped)
+    uris = {str(s.get("id")): s.get("uri") for s in statuses if isinstance(s, dict) and s.get("uri")}
+    for post in posts:
+        if post.reply_to is not None and str(post.reply_to) in uris:
+            post.reply_to = uris[str(post.reply_to)]
+    return posts
 
 
 def link_param(response: httpx.Response, rel: str, name: str) -> str | None:
@@ -130,12 +162,12 @@ class MastodonCollector(HttpCollector):
                         ENV_TOKEN)
         return targets
 
-    def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
+    def collect_pages(self, story: Story, state: CursorState,
+                      options: dict[str, Any]) -> Iterator[Page]:
         token = self._token()
-        state: dict[str, dict[str, Any]] = json.loads(cursor) if cursor else {}
         start = backfill_start(options)
         for key, url, query in self._targets(story, options):
-            s = state.setdefault(key, {"min_id": None, "max_id": None, "top": None})
+            s = state.query(key, min_id=None, max_id=None, top=None)
             headers = {"Authorization": f"Bearer {token}"} if query else {}
             while True:
                 params: dict[str, Any] = {"limit": LIMIT}
@@ -150,7 +182,7 @@ class MastodonCollector(HttpCollector):
                 payload = decode_json(response, NAME)
                 skipped: list[str] = []
                 posts = parse(payload, skipped=skipped)
-                statuses = payload["statuses"] if isinstance(payload, dict) else payload
+                statuses = statuses_of(payload)
                 ids = _status_ids(statuses)
                 more = bool(ids)
                 if s["min_id"] is not None:  # forward: newer than the newest committed post
@@ -166,6 +198,6 @@ class MastodonCollector(HttpCollector):
                         s["min_id"], s["max_id"], more = s["top"] or "0", None, False
                         if s["min_id"] == "0":  # nothing there yet: start from now next time
                             s["min_id"] = None
-                yield Page(posts, json.dumps(state, sort_keys=True), skipped)
+                yield Page(posts, state.dump(), skipped)
                 if not more:
                     break

@@ -10,7 +10,6 @@ Credentials: REACTIONS_REDDIT_CLIENT_ID and REACTIONS_REDDIT_CLIENT_SECRET.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -21,6 +20,7 @@ import httpx
 
 from collectors.base import (
     AuthError,
+    CursorState,
     MalformedResponse,
     Page,
     backfill_start,
@@ -29,7 +29,7 @@ from collectors.base import (
     require_env,
 )
 from collectors.http import HttpCollector, RateLimiter, get_json, request
-from nlp.text import unescape
+from collectors.text import unescape
 from reactions import __version__
 from reactions.models import Post, Story
 
@@ -67,14 +67,13 @@ def parse_thing(thing: dict[str, Any]) -> Post | None:
     if not text:
         raise ValueError(f"{kind} {data.get('id')} has no text")
     author = data.get("author")
-    permalink = data.get("permalink")
     return Post(
         platform=NAME,
         native_id=data["name"],
         text=text,
         author=None if author in (None, "[deleted]") else author,
         created_at=parse_timestamp(data["created_utc"]),
-        url=f"https://www.reddit.com{permalink}" if permalink else None,
+        url=thing_url(kind, data),
         language=data.get("lang"),
         likes=int(data.get("score") or 0),
         replies=int(data.get("num_comments") or 0),
@@ -83,12 +82,49 @@ def parse_thing(thing: dict[str, Any]) -> Post | None:
     )
 
 
+def thing_url(kind: str, data: dict[str, Any]) -> str | None:
+    """The reddit.com address of a thing: its permalink, else (comment listings carry none)
+    built from the comment's `link_id` and `id`."""
+    if data.get("permalink"):
+        return f"https://www.reddit.com{data['permalink']}"
+    if kind == "t1" and data.get("link_id") and data.get("id"):
+        return f"https://www.reddit.com/comments/{str(data['link_id']).removeprefix('t3_')}" \
+               f"/comment/{data['id']}/"
+    if kind == "t3" and data.get("id"):
+        return f"https://www.reddit.com/comments/{data['id']}/"
+    return None
+
+
+def _is_listing(value: Any) -> bool:
+    return (isinstance(value, dict) and value.get("kind") == "Listing"
+            and isinstance((value.get("data") or {}).get("children"), list))
+
+
+def things_of(listing: dict[str, Any]) -> list[Any]:
+    """The things of a Listing, each comment followed by its replies (a nested Listing, or
+    "" on a leaf). "more" stubs (comments not loaded) are left out."""
+    found: list[Any] = []
+    for child in listing["data"]["children"]:
+        if isinstance(child, dict) and child.get("kind") == "more":
+            continue
+        found.append(child)
+        replies = (child.get("data") or {}).get("replies") if isinstance(child, dict) else None
+        if _is_listing(replies):
+            found += things_of(replies)
+    return found
+
+
 def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
-    """One `Listing` of t3/t1 things to posts."""
-    if (not isinstance(payload, dict) or payload.get("kind") != "Listing"
-            or not isinstance((payload.get("data") or {}).get("children"), list)):
-        raise MalformedResponse(f"{NAME}: response is not a Listing", source=NAME)
-    return parse_items(payload["data"]["children"], parse_thing, source=NAME, skipped=skipped)
+    """A Listing of t3/t1 things (search, subreddit new, user or subreddit comments), or a
+    comment tree (`/comments/ID`: [the post's Listing, the comments' Listing]) to posts."""
+    if isinstance(payload, list) and payload and all(_is_listing(p) for p in payload):
+        things = [t for listing in payload for t in things_of(listing)]
+    elif _is_listing(payload):
+        things = things_of(payload)
+    else:
+        raise MalformedResponse(f"{NAME}: response is neither a Listing nor a comment tree "
+                                "([Listing, Listing])", source=NAME)
+    return parse_items(things, parse_thing, source=NAME, skipped=skipped)
 
 
 # -- the collector -----------------------------------------------------------------------
@@ -124,16 +160,16 @@ class RedditCollector(HttpCollector):
         self._token = (data["access_token"], time.time() + float(data.get("expires_in", 3600)))
         return self._token[0]
 
-    def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
+    def collect_pages(self, story: Story, state: CursorState,
+                      options: dict[str, Any]) -> Iterator[Page]:
         require_env(NAME, ENV, self.env)
         base = str(options.get("base_url") or self.base_url).rstrip("/")
         auth_url = str(options.get("base_url") or self.auth_url).rstrip("/")
-        state: dict[str, dict[str, Any]] = json.loads(cursor) if cursor else {}
         subreddits = options.get("subreddits") or [None]
         for sub in subreddits:
             for query in story.queries or [story.title]:
                 key = f"r/{sub}:{query}" if sub else query
-                s = state.setdefault(key, {"after": None, "since": None, "top": None})
+                s = state.query(key, after=None, since=None, top=None)
                 if s["since"] is None:
                     s["since"] = backfill_start(options).timestamp()
                 url = f"{base}/r/{sub}/search" if sub else f"{base}/search"
@@ -159,6 +195,6 @@ class RedditCollector(HttpCollector):
                         s["after"] = after
                     else:
                         s["since"], s["after"] = s["top"] or s["since"], None
-                    yield Page(posts, json.dumps(state, sort_keys=True), skipped)
+                    yield Page(posts, state.dump(), skipped)
                     if not more:
                         break

@@ -9,13 +9,13 @@ Credentials: REACTIONS_X_BEARER_TOKEN.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 from collectors.base import (
+    CursorState,
     MalformedResponse,
     Page,
     backfill_start,
@@ -24,7 +24,7 @@ from collectors.base import (
     require_env,
 )
 from collectors.http import HttpCollector, get_json
-from nlp.text import unescape
+from collectors.text import unescape
 from reactions.models import Post, Story, utcnow
 
 log = logging.getLogger(__name__)
@@ -32,17 +32,43 @@ NAME = "x"
 BASE_URL = "https://api.x.com/2"
 ENV = ["REACTIONS_X_BEARER_TOKEN"]
 MAX_RESULTS = 100
-TWEET_FIELDS = "created_at,lang,public_metrics,conversation_id,referenced_tweets,author_id"
+TWEET_FIELDS = ("created_at,lang,public_metrics,conversation_id,referenced_tweets,author_id,"
+                "note_tweet")
+#: Authors, and the originals of retweets and quotes (a retweet's own text is cut at "…").
+EXPANSIONS = "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
 #: Recent search reaches back seven days; ask for a little less so the API accepts it.
 MAX_BACKFILL_SECONDS = 7 * 24 * 3600 - 120
 
 
 # -- parsing -----------------------------------------------------------------------------
 
-def parse_tweet(tweet: dict[str, Any], users: dict[str, dict[str, Any]]) -> Post:
-    """One v2 Tweet object (with the expanded users) to a Post."""
+def parse_tweet(tweet: dict[str, Any], users: dict[str, dict[str, Any]],
+                tweets: dict[str, dict[str, Any]] | None = None) -> Post:
+    """One v2 Tweet object (with the expanded users and referenced tweets) to a Post.
+
+    A retweet is not a post of its own: its `text` is the original cut at "…" and its
+    `public_metrics` copy the original's. The Post is the original from `includes.tweets`
+    (full text, its own counts, stored once however many retweets are read), with the
+    retweeter in `raw["retweeted_by"]`. A retweet whose original is not included is
+    refused (ValueError), never stored with the cut text.
+    """
     tweet_id = str(tweet["id"])
-    text = tweet.get("text")
+    retweeted = next((str(r["id"]) for r in tweet.get("referenced_tweets") or []
+                      if isinstance(r, dict) and r.get("type") == "retweeted"), None)
+    if retweeted is not None:
+        original = (tweets or {}).get(retweeted)
+        if original is None:
+            raise ValueError(f"tweet {tweet_id} retweets {retweeted}, which is not in "
+                             "includes.tweets (expansion referenced_tweets.id)")
+        post = parse_tweet({**original, "referenced_tweets": [
+            r for r in original.get("referenced_tweets") or [] if r.get("type") != "retweeted"]},
+            users, tweets)
+        retweeter = (users.get(str(tweet.get("author_id"))) or {}).get("username")
+        post.raw = {**post.raw, "retweeted_by": retweeter or tweet.get("author_id"),
+                    "retweet_id": tweet_id}
+        return post
+    # Posts longer than 280 characters carry their whole text in `note_tweet`.
+    text = (tweet.get("note_tweet") or {}).get("text") or tweet.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"tweet {tweet_id} has no text")
     user = users.get(str(tweet.get("author_id"))) or {}
@@ -66,13 +92,35 @@ def parse_tweet(tweet: dict[str, Any], users: dict[str, dict[str, Any]]) -> Post
     )
 
 
+def describe_error(error: Any) -> str:
+    """One entry of a response's `errors` (a partial error: an object we may not see)."""
+    if not isinstance(error, dict):
+        return f"{NAME}: API error: {error!r}"[:300]
+    what = error.get("title") or error.get("type") or "error"
+    detail = error.get("detail") or error.get("message") or ""
+    where = error.get("resource_id") or error.get("value")
+    return f"{NAME}: API error: {what}" + (f" ({where})" if where else "") + \
+        (f": {detail}" if detail else "")
+
+
 def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
-    """One recent-search response ({"data": [...], "includes": {"users"}, "meta"}) to posts."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("meta"), dict):
-        raise MalformedResponse(f"{NAME}: response has no `meta`", source=NAME)
-    users = {str(u.get("id")): u for u in (payload.get("includes") or {}).get("users") or []
-             if isinstance(u, dict)}
-    return parse_items(payload.get("data") or [], lambda t: parse_tweet(t, users), source=NAME,
+    """One v2 search (or timeline) response to posts: `data` tweets, authors and retweeted
+    originals from `includes`; each of the partial `errors` is reported in `skipped`."""
+    if not isinstance(payload, dict) or not (isinstance(payload.get("meta"), dict)
+                                             or isinstance(payload.get("errors"), list)):
+        raise MalformedResponse(f"{NAME}: response has neither `meta` nor `errors`", source=NAME)
+    includes = payload.get("includes") or {}
+    users = {str(u.get("id")): u for u in includes.get("users") or [] if isinstance(u, dict)}
+    tweets = {str(t.get("id")): t for t in includes.get("tweets") or [] if isinstance(t, dict)}
+    for error in payload.get("errors") or []:
+        reason = describe_error(error)
+        log.warning("%s", reason)
+        if skipped is not None:
+            skipped.append(reason)
+    data = payload.get("data") or []
+    if isinstance(data, dict):  # a single-tweet lookup
+        data = [data]
+    return parse_items(data, lambda t: parse_tweet(t, users, tweets), source=NAME,
                        skipped=skipped)
 
 
@@ -84,17 +132,17 @@ class XCollector(HttpCollector):
     name = NAME
     default_base_url = BASE_URL
 
-    def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
+    def collect_pages(self, story: Story, state: CursorState,
+                      options: dict[str, Any]) -> Iterator[Page]:
         (token,) = require_env(NAME, ENV, self.env)
         base = str(options.get("base_url") or self.base_url).rstrip("/")
         headers = {"Authorization": f"Bearer {token}"}
-        state: dict[str, dict[str, Any]] = json.loads(cursor) if cursor else {}
         for query in options.get("queries") or story.queries or [story.title]:
-            q = state.setdefault(query, {"since_id": None, "next_token": None, "top": None})
+            q = state.query(query, since_id=None, next_token=None, top=None)
             while True:
                 params: dict[str, Any] = {
                     "query": query, "max_results": MAX_RESULTS, "tweet.fields": TWEET_FIELDS,
-                    "expansions": "author_id", "user.fields": "username,name",
+                    "expansions": EXPANSIONS, "user.fields": "username,name",
                 }
                 if q["since_id"]:
                     params["since_id"] = q["since_id"]
@@ -108,7 +156,7 @@ class XCollector(HttpCollector):
                                    limiter=self.limiter, params=params, headers=headers)
                 skipped: list[str] = []
                 posts = parse(payload, skipped=skipped)
-                meta = payload["meta"]
+                meta = payload.get("meta") or {}
                 newest = meta.get("newest_id")
                 if newest and (q["top"] is None or int(newest) > int(q["top"])):
                     q["top"] = str(newest)
@@ -117,6 +165,6 @@ class XCollector(HttpCollector):
                     q["next_token"] = meta["next_token"]
                 else:
                     q["since_id"], q["next_token"] = q["top"] or q["since_id"], None
-                yield Page(posts, json.dumps(state, sort_keys=True), skipped)
+                yield Page(posts, state.dump(), skipped)
                 if not more:
                     break

@@ -18,7 +18,6 @@ Credentials: REACTIONS_YOUTUBE_API_KEY.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -30,6 +29,7 @@ import httpx
 from collectors.base import (
     AuthError,
     CollectorError,
+    CursorState,
     MalformedResponse,
     Page,
     RateLimited,
@@ -40,7 +40,7 @@ from collectors.base import (
     require_env,
 )
 from collectors.http import HttpCollector, get_json
-from nlp.text import html_to_text
+from collectors.text import html_to_text
 from reactions.models import Post, Story, utcnow
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,9 @@ class QuotaExceeded(RateLimited):
     """The day's quota units are spent, by our count or as the API says (`by_api`);
     collection resumes after midnight Pacific Time."""
 
+    #: The wait is already in the cursor, as the day's counts (see HttpCollector.pages).
+    kept_in_cursor = True
+
     def __init__(self, message: str, *, by_api: bool = False, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.by_api = by_api
@@ -114,35 +117,72 @@ def check(response: httpx.Response) -> None:
 
 # -- parsing -----------------------------------------------------------------------------
 
-def parse_thread(thread: dict[str, Any]) -> Post:
-    """One `youtube#commentThread` to a Post (its top-level comment)."""
-    snippet = thread["snippet"]
-    comment = snippet["topLevelComment"]
+def comment_url(video: str | None, channel: str | None, comment_id: str) -> str | None:
+    """Where a comment is shown: under its video, or on its channel's page for a channel
+    discussion (threads read with `allThreadsRelatedToChannelId` carry no `videoId`)."""
+    if video:
+        return f"https://www.youtube.com/watch?v={video}&lc={comment_id}"
+    if channel:
+        return f"https://www.youtube.com/channel/{channel}/discussion?lc={comment_id}"
+    return None
+
+
+def parse_comment(comment: dict[str, Any], video: str | None = None,
+                  channel: str | None = None) -> Post:
+    """One `youtube#comment` (a top-level comment or a reply) to a Post."""
     top = comment["snippet"]
     text = top.get("textOriginal") or html_to_text(top.get("textDisplay") or "")
     if not text.strip():
-        raise ValueError(f"thread {thread.get('id')} has no text")
-    video = snippet.get("videoId") or top.get("videoId")
+        raise ValueError(f"comment {comment.get('id')} has no text")
+    video = top.get("videoId") or video
+    channel = top.get("channelId") or channel
+    parent = top.get("parentId")
     return Post(
         platform=NAME,
-        native_id=str(thread["id"]),
+        native_id=str(comment["id"]),
         text=text.strip(),
         author=top.get("authorDisplayName"),
         created_at=parse_timestamp(top.get("publishedAt")),
-        url=f"https://www.youtube.com/watch?v={video}&lc={comment.get('id', thread['id'])}",
+        url=comment_url(video, channel, str(comment["id"])),
         likes=int(top.get("likeCount") or 0),
-        replies=int(snippet.get("totalReplyCount") or 0),
-        raw=thread,
+        reply_to=str(parent) if parent else None,
+        raw=comment,
     )
 
 
+def parse_thread(thread: dict[str, Any]) -> Post:
+    """One `youtube#commentThread` to a Post (its top-level comment); the thread id is the
+    top-level comment's id, so a reply's `parentId` names this post."""
+    snippet = thread["snippet"]
+    comment = snippet["topLevelComment"]
+    post = parse_comment({**comment, "id": thread["id"]}, snippet.get("videoId"),
+                         snippet.get("channelId"))
+    post.replies = int(snippet.get("totalReplyCount") or 0)
+    post.raw = thread
+    return post
+
+
 def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
-    """One `youtube#commentThreadListResponse` to posts."""
-    if (not isinstance(payload, dict) or payload.get("kind") != "youtube#commentThreadListResponse"
+    """One `youtube#commentThreadListResponse` (threads of a video, or of a channel with
+    `allThreadsRelatedToChannelId`) or `youtube#commentListResponse` (a thread's replies)
+    to posts; the replies a thread carries (`part=replies`) come after it."""
+    kind = payload.get("kind") if isinstance(payload, dict) else None
+    if (kind not in ("youtube#commentThreadListResponse", "youtube#commentListResponse")
             or not isinstance(payload.get("items"), list)):
-        raise MalformedResponse(f"{NAME}: response is not a commentThreadListResponse",
-                                source=NAME)
-    return parse_items(payload["items"], parse_thread, source=NAME, skipped=skipped)
+        raise MalformedResponse(f"{NAME}: response is not a commentThreadListResponse or a "
+                                "commentListResponse", source=NAME)
+    if kind == "youtube#commentListResponse":
+        return parse_items(payload["items"], parse_comment, source=NAME, skipped=skipped)
+    posts = []
+    for number, thread in enumerate(payload["items"]):
+        posts += parse_items([thread], parse_thread, source=NAME, skipped=skipped)
+        replies = (thread.get("replies") or {}).get("comments") if isinstance(thread, dict) else None
+        if isinstance(replies, list) and replies:
+            snippet = thread.get("snippet") or {}
+            posts += parse_items(
+                replies, lambda c: parse_comment(c, snippet.get("videoId"), snippet.get("channelId")),
+                source=f"{NAME}: thread {number} reply", skipped=skipped)
+    return posts
 
 
 # -- the collector -----------------------------------------------------------------------
@@ -154,7 +194,7 @@ class YouTubeCollector(HttpCollector):
     default_base_url = BASE_URL
 
     @staticmethod
-    def _quota(state: dict[str, Any]) -> dict[str, Any]:
+    def _quota(state: CursorState) -> dict[str, Any]:
         """The cursor's counts for the current quota day (a new day starts at zero)."""
         today = quota_day(utcnow())
         quota = state.setdefault("quota", {"day": today, "used": 0, "searches": 0})
@@ -163,7 +203,7 @@ class YouTubeCollector(HttpCollector):
         quota.setdefault("searches", 0)  # cursors written before search had its own bucket
         return quota
 
-    def _spend(self, state: dict[str, Any], call: str, limit: int) -> None:
+    def _spend(self, state: CursorState, call: str, limit: int) -> None:
         quota = self._quota(state)
         if quota["used"] + COST[call] > limit:
             raise QuotaExceeded(
@@ -172,7 +212,7 @@ class YouTubeCollector(HttpCollector):
                 "project has more)", source=NAME, retry_after=until_reset(utcnow()))
         quota["used"] += COST[call]
 
-    def _search(self, state: dict[str, Any], query: str, options: dict[str, Any], base: str,
+    def _search(self, state: CursorState, query: str, options: dict[str, Any], base: str,
                 headers: dict[str, str]) -> list[str] | None:
         """Video ids for one query, or None when the day's search.list calls are spent."""
         quota = self._quota(state)
@@ -195,7 +235,7 @@ class YouTubeCollector(HttpCollector):
         return [video for item in items if isinstance(item, dict)
                 and (video := (item.get("id") or {}).get("videoId"))]
 
-    def _videos(self, story: Story, state: dict[str, Any], options: dict[str, Any], base: str,
+    def _videos(self, story: Story, state: CursorState, options: dict[str, Any], base: str,
                 headers: dict[str, str]) -> tuple[list[str], bool, bool]:
         """The video ids to read, whether searches were counted (the cursor changed), and
         whether the searches ran out before any video was known."""
@@ -227,25 +267,25 @@ class YouTubeCollector(HttpCollector):
         state["discovered"] = {"at": at, "ids": ids}
         return ids, searched, not complete and not ids
 
-    def pages(self, story: Story, cursor: str | None, options: dict[str, Any]) -> Iterator[Page]:
+    def collect_pages(self, story: Story, state: CursorState,
+                      options: dict[str, Any]) -> Iterator[Page]:
         (key,) = require_env(NAME, ENV, self.env)
         base = str(options.get("base_url") or self.base_url).rstrip("/")
         headers = {"X-goog-api-key": key}
         limit = int(options.get("daily_quota", DAILY_QUOTA))
-        state: dict[str, Any] = json.loads(cursor) if cursor else {}
         try:
             yield from self._pages(story, state, options, base, headers, limit)
         except QuotaExceeded as exc:
             if exc.by_api:  # our count was low (other clients of the key): the day is spent
                 self._quota(state)["used"] = limit  # (a spent search bucket is handled above)
-                yield Page([], json.dumps(state, sort_keys=True))
+                yield Page([], state.dump())
             raise
 
-    def _pages(self, story: Story, state: dict[str, Any], options: dict[str, Any], base: str,
+    def _pages(self, story: Story, state: CursorState, options: dict[str, Any], base: str,
                headers: dict[str, str], limit: int) -> Iterator[Page]:
         videos, searched, spent = self._videos(story, state, options, base, headers)
         if searched:  # commit the searches counted and the videos found
-            yield Page([], json.dumps(state, sort_keys=True))
+            yield Page([], state.dump())
         if spent:
             raise QuotaExceeded(
                 f"{NAME}: the day's search.list calls are spent and no videos are known yet; "
@@ -269,7 +309,7 @@ class YouTubeCollector(HttpCollector):
                                        params=params)
                 except CommentsDisabled as exc:
                     log.info("%s: video %s skipped: %s", NAME, video, exc)
-                    yield Page([], json.dumps(state, sort_keys=True), [f"video {video}: {exc}"])
+                    yield Page([], state.dump(), [f"video {video}: {exc}"])
                     break
                 posts = parse(payload, skipped=skipped)
                 stamps = [iso(p.created_at) for p in posts if p.created_at]
@@ -281,6 +321,6 @@ class YouTubeCollector(HttpCollector):
                     v["page_token"] = token
                 else:
                     v["since"], v["page_token"] = v["top"] or v["since"], None
-                yield Page(posts, json.dumps(state, sort_keys=True), skipped)
+                yield Page(posts, state.dump(), skipped)
                 if not more:
                     break

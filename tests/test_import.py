@@ -65,7 +65,7 @@ def test_import_every_platform(db, capsys, platform, name, count):
 def test_import_wrong_platform_is_a_clear_error(db, capsys, tmp_path):
     shutil.copy(FIXTURES / "x" / "search_recent_page1.json", tmp_path / "page.json")
     assert main(["import", "--platform", "bluesky", str(tmp_path / "page.json")]) == 1
-    assert "bluesky: response has no `posts` list; page skipped" in capsys.readouterr().out
+    assert "bluesky: response has no `posts` list, `feed` list or `thread`" in capsys.readouterr().out
     assert main(["import", "--platform", "myspace", str(tmp_path / "page.json")]) == 2
     assert "unknown source 'myspace'" in capsys.readouterr().err
     assert db.count_posts("maduro") == 0
