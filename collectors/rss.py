@@ -37,15 +37,18 @@ def _entry_time(entry: Any) -> datetime | None:
     """The entry's time, read from the feed's own text by the collectors' one timestamp
     parser (feedparser drops the PM of "Sat, Dec 16 2023 02:02:33 PM"); feedparser's
     reading only when ours cannot make sense of the text."""
+    present = set(entry.keys())  # (.get of a missing "updated" makes feedparser warn)
     for key in ("published", "updated", "created"):
+        if key not in present:
+            continue
         try:
-            moment = parse_timestamp(entry.get(key))
+            moment = parse_timestamp(entry[key])
         except ValueError:
             continue
         if moment is not None:
             return moment
     for key in ("published_parsed", "updated_parsed"):
-        value = entry.get(key)
+        value = entry[key] if key in present else None
         if value:
             return datetime.fromtimestamp(calendar.timegm(value), timezone.utc)
     return None

@@ -1,0 +1,195 @@
+"""Every response shape a newsroom reads, per platform, through the same pure `parse(payload)`.
+
+The payloads under tests/fixtures/ follow each API's documented shapes: Bluesky feed
+items (post, reply, reason), thread trees with unseen nodes and quotes; Mastodon single
+statuses, contexts and boosts; Reddit comment trees with "more" stubs and `replies: ""`;
+X retweets whose text is cut at "…" with the original in `includes.tweets` and partial
+`errors`; YouTube channel discussions (no videoId) with replies; RSS dates feeds write.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from collectors import bluesky, mastodon, reddit, rss, x, youtube
+from reactions.cli import main
+from reactions.models import Story
+from reactions.store import Store
+from tests.replay import FIXTURES, fixture
+
+ROOT = "at://did:plc:desk01/app.bsky.feed.post/3lroot0000a2a"
+R1 = "at://did:plc:carol03/app.bsky.feed.post/3lreply001b2b"
+R2 = "at://did:plc:dave04/app.bsky.feed.post/3lreply002c2c"
+ORIGINAL = "at://did:plc:erin05/app.bsky.feed.post/3lorig0003d2d"
+
+
+# -- Bluesky -----------------------------------------------------------------------------
+
+def test_bluesky_author_feed_links_a_repost_to_its_original():
+    skipped: list[str] = []
+    posts = bluesky.parse(fixture("bluesky", "getAuthorFeed.json"), skipped=skipped)
+    assert [p.native_id for p in posts] == [ROOT, ORIGINAL, R2]
+    repost = posts[1]
+    # The original's own author, text and counts; who reposted it is kept, not a new post.
+    assert repost.author == "erin.bsky.social" and repost.text.startswith("The call with Maduro")
+    assert repost.reposts == 7 and repost.raw["reason"]["by"]["handle"] == "newsdesk.bsky.social"
+    assert repost.url == "https://bsky.app/profile/erin.bsky.social/post/3lorig0003d2d"
+    assert posts[2].reply_to == R1
+    assert len(skipped) == 1 and "item 3" in skipped[0] and "no record text" in skipped[0]
+
+
+def test_bluesky_timeline_reposts_of_one_post_are_one_post():
+    posts = bluesky.parse(fixture("bluesky", "getTimeline.json"))
+    assert [p.native_id for p in posts] == [ORIGINAL, ORIGINAL, R1, ROOT]
+    assert {p.raw["reason"]["by"]["handle"] for p in posts[:2]} == \
+        {"carol.bsky.social", "dave.bsky.social"}
+    assert "reason" not in posts[3].raw  # a pinned post is no repost
+
+
+def test_bluesky_post_thread_has_parents_and_replies_and_leaves_out_unseen_nodes():
+    skipped: list[str] = []
+    posts = bluesky.parse(fixture("bluesky", "getPostThread.json"), skipped=skipped)
+    assert [p.native_id for p in posts] == [ROOT, R1, R2]
+    assert posts[1].reply_to == ROOT and posts[2].reply_to == R1
+    assert skipped == []  # notFound and blocked posts are not malformed
+
+
+def test_bluesky_quotes():
+    posts = bluesky.parse(fixture("bluesky", "getQuotes.json"))
+    assert len(posts) == 1 and posts[0].text == "This Maduro call is theatre, nothing more."
+    assert posts[0].author == "fay.bsky.social"
+
+
+def test_bluesky_refuses_an_unknown_shape_with_the_shapes_it_reads():
+    with pytest.raises(bluesky.MalformedResponse, match="getPostThread"):
+        bluesky.parse({"notifications": []})
+
+
+# -- Mastodon ----------------------------------------------------------------------------
+
+def test_mastodon_single_status():
+    posts = mastodon.parse(fixture("mastodon", "status.json"))
+    assert len(posts) == 1
+    assert posts[0].native_id == "https://example.social/users/carol/statuses/998877"
+    assert posts[0].text == "@newsdesk Talking is better than bombing boats, good call."
+    assert posts[0].author == "carol@example.social"
+
+
+def test_mastodon_context_ancestors_and_descendants_with_replies_linked_by_uri():
+    posts = mastodon.parse(fixture("mastodon", "context.json"))
+    assert [p.author for p in posts] == ["newsdesk", "dave"]
+    assert posts[0].text == "Trump says he will call #Maduro this week."
+    # dave answers carol's status (not in this context): the server's id is kept.
+    assert posts[1].reply_to == "113500000000000002"
+
+
+def test_mastodon_boosts_are_the_boosted_status_once():
+    posts = mastodon.parse(fixture("mastodon", "home_timeline_boosts.json"))
+    boosted = "https://mastodon.social/users/newsdesk/statuses/113500000000000001"
+    assert [p.native_id for p in posts[:2]] == [boosted, boosted]
+    assert {p.raw["reblogged_by"] for p in posts[:2]} == {"fay", "erin"}
+    assert all(p.author == "newsdesk" and p.reposts == 4 for p in posts[:2])
+    assert posts[0].url == "https://mastodon.social/@newsdesk/113500000000000001"
+
+
+# -- Reddit ------------------------------------------------------------------------------
+
+def test_reddit_comment_tree_with_more_stubs_and_empty_replies():
+    skipped: list[str] = []
+    posts = reddit.parse(fixture("reddit", "comment_tree.json"), skipped=skipped)
+    assert [p.native_id for p in posts] == ["t3_1gxroot", "t1_lxc02", "t1_lxc03"]
+    assert posts[2].reply_to == "t1_lxc02" and posts[1].reply_to == "t3_1gxroot"
+    assert posts[2].url == \
+        "https://www.reddit.com/r/worldnews/comments/1gxroot/trump_to_call_maduro/lxc03/"
+    assert skipped == []  # "more" stubs and the deleted comment are not errors
+
+
+def test_reddit_comment_listing_without_permalink_gets_a_url():
+    posts = reddit.parse(fixture("reddit", "subreddit_comments_no_permalink.json"))
+    assert posts[0].url == "https://www.reddit.com/comments/1gxroot/comment/lxc05/"
+
+
+def test_reddit_refuses_something_that_is_not_a_listing():
+    with pytest.raises(reddit.MalformedResponse, match="comment tree"):
+        reddit.parse([{"kind": "Listing"}, {"kind": "t1"}])
+
+
+# -- X -----------------------------------------------------------------------------------
+
+def test_x_retweets_are_their_original_with_its_full_text_and_partial_errors_are_kept():
+    skipped: list[str] = []
+    posts = x.parse(fixture("x", "search_recent_retweets.json"), skipped=skipped)
+    assert [p.native_id for p in posts] == ["1991600000000000014", "1991600000000000001",
+                                           "1991600000000000001"]
+    original = posts[1]
+    assert "…" not in original.text and original.text.endswith("Talks first, pressure second.")
+    assert original.author == "analyst" and original.reposts == 250 + 12
+    assert {p.raw["retweeted_by"] for p in posts[1:]} == {"fan_one", "fan_two"}
+    # The retweet whose original is missing is refused, never stored with its cut text;
+    # the response's partial error is reported too.
+    assert any("1991600000000000013 retweets 1991600000000000099" in s for s in skipped)
+    assert any("Not Found Error (1991600000000000099)" in s for s in skipped)
+    assert len(skipped) == 2
+
+
+# -- YouTube -----------------------------------------------------------------------------
+
+def test_youtube_channel_threads_have_channel_urls_and_replies():
+    posts = youtube.parse(fixture("youtube", "commentThreads_channel.json"))
+    assert [p.native_id for p in posts] == ["UgwChan001", "UgwChan001.9zReply01", "UgwVid002"]
+    assert posts[0].url == "https://www.youtube.com/channel/UCnewschannel/discussion?lc=UgwChan001"
+    assert all("None" not in (p.url or "None") for p in posts)
+    assert posts[1].reply_to == "UgwChan001" and posts[0].replies == 1
+    assert posts[2].url == "https://www.youtube.com/watch?v=dQw4w9WgXcQ&lc=UgwVid002"
+
+
+# -- RSS ---------------------------------------------------------------------------------
+
+def test_rss_twelve_hour_dates_zones_and_feed_boilerplate():
+    posts = rss.parse(fixture("rss", "reddit_odd_dates.rss"))
+    assert posts[0].created_at == datetime(2023, 12, 16, 14, 2, 33, tzinfo=timezone.utc)
+    assert posts[1].created_at == datetime(2023, 12, 16, 14, 15, tzinfo=timezone.utc)  # EST
+    assert posts[2].created_at is None  # unreadable: no date rather than a wrong one
+    assert posts[0].text == "Trump to call Maduro as US strikes go on\nThe call is planned for Friday."
+    assert "submitted by" not in posts[0].text and "[link]" not in posts[0].text
+
+
+# -- end to end: `reactions import` stores a repost once ---------------------------------
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'shapes.db'}"
+    monkeypatch.setenv("REACTIONS_DATABASE_URL", url)
+    store = Store(url)
+    store.save_story(Story(slug="maduro", title="Maduro", claim="The call is right."))
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize("platform,name,stored", [
+    ("bluesky", "getAuthorFeed.json", 3),
+    ("bluesky", "getTimeline.json", 3),
+    ("bluesky", "getPostThread.json", 3),
+    ("bluesky", "getQuotes.json", 1),
+    ("mastodon", "status.json", 1),
+    ("mastodon", "context.json", 2),
+    ("mastodon", "home_timeline_boosts.json", 2),
+    ("reddit", "comment_tree.json", 3),
+    ("x", "search_recent_retweets.json", 2),
+    ("youtube", "commentThreads_channel.json", 3),
+    ("rss", "reddit_odd_dates.rss", 3),
+])
+def test_import_reads_each_shape(db, capsys, platform, name, stored):
+    main(["import", "--platform", platform, str(FIXTURES / platform / name)])
+    assert "unreadable" not in capsys.readouterr().out
+    assert db.count_posts("maduro") == stored
+
+
+def test_import_stores_a_retweeted_post_once_with_its_own_counts(db):
+    assert main(["import", "--platform", "x", str(FIXTURES / "x" / "search_recent_retweets.json")]) == 0
+    posts = {p.native_id: p for p in db.posts("maduro")}
+    assert set(posts) == {"1991600000000000014", "1991600000000000001"}
+    assert posts["1991600000000000001"].reposts == 262
+    assert not any(p.text.startswith("RT @") for p in posts.values())
