@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from collectors.text import cap_text
+from collectors.text import bad_byte, cap_text
 from reactions.models import Post, Story, utcnow
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,8 @@ def parse_items(
             if not isinstance(item, dict):
                 raise ValueError("item is not an object")
             post = parse_item(item)
+            if post is not None:
+                check_text(post)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             reason = f"{source}: item {number}: {type(exc).__name__}: {exc}"
             log.warning("skipped a malformed item: %s", reason)
@@ -159,6 +161,16 @@ def parse_items(
         if post is not None:
             posts.append(cap_post(post))
     return posts
+
+
+def check_text(post: Post) -> None:
+    """ValueError when a text field holds a byte that is not UTF-8 (a page decoded with
+    surrogateescape): that item is skipped and reported, the rest of the page is kept."""
+    for name in ("native_id", "text", "author", "url", "reply_to", "language"):
+        value = getattr(post, name)
+        problem = bad_byte(value) if isinstance(value, str) else None
+        if problem:
+            raise ValueError(f"{name}: {problem}")
 
 
 def cap_post(post: Post) -> Post:

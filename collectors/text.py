@@ -15,6 +15,9 @@ from html.parser import HTMLParser
 #: raw record (the original length), so classification and storage stay bounded.
 MAX_TEXT_CHARS = 10_000
 
+#: A byte that is not UTF-8, read with `errors="surrogateescape"`, becomes one of these
+#: characters (a JSON "\\udcff" escape too); no database can store them.
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
 _BLOCK_TAGS = {"p", "br", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "tr"}
 _SKIP_TAGS = {"script", "style"}
 _SPACES = re.compile(r"[ \t\r\f\v]+")
@@ -90,3 +93,14 @@ def cap_text(text: str, limit: int = MAX_TEXT_CHARS) -> tuple[str, int | None]:
     if len(text) <= limit:
         return text, None
     return text[:limit], len(text)
+
+
+def bad_byte(text: str) -> str | None:
+    """Where the first byte that is not UTF-8 sits in text read with surrogateescape
+    (column in bytes, from 1), or None when the text is clean."""
+    match = _BAD_BYTE.search(text)
+    if match is None:
+        return None
+    byte = ord(match.group()) - 0xDC00
+    column = len(text[: match.start()].encode("utf-8", "surrogateescape")) + 1
+    return f"byte 0x{byte:02x} at column {column} is not UTF-8"

@@ -46,12 +46,25 @@ def load_seed_stories(store: Store, seeds_dir) -> list[Story]:
 
 
 def prepare_posts(posts: Sequence[Post]) -> None:
-    """Tag each post's language from its text (platform tags are often wrong)."""
+    """Tag each post's language from its text (platform tags are often wrong).
+
+    A confident detection wins over the platform's tag. When detection is unsure and its
+    best guess disagrees with the tag (a server tagging English toots `ja`), the tag is not
+    trusted either: the language is left unknown, so the post is still classified rather
+    than set aside as another language, and `raw["language_unsure"]` records both.
+    """
     from nlp.text import detect_language
 
     for post in posts:
         tagged = post.language
-        post.language = detect_language(post.text) or tagged
+        detected = detect_language(post.text)
+        if detected or not tagged:
+            post.language = detected or tagged
+            continue
+        guess = detect_language(post.text, min_score=0.0)
+        if guess and guess != tagged:
+            post.language = None
+            post.raw = {**post.raw, "language_unsure": {"tagged": tagged, "guess": guess}}
 
 
 def store_page(

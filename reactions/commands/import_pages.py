@@ -44,13 +44,15 @@ def run(args) -> int:
         slug = stories[0].slug
 
     raw = path.read_bytes()
+    # surrogateescape: a byte that is not UTF-8 costs only the item it sits in (parse
+    # reports it with the item), never the page or the file.
     if args.platform == "rss":
         pages = [(1, raw)]
     elif path.suffix.lower() == ".jsonl":
-        pages = [(n, line) for n, line in enumerate(raw.decode("utf-8").splitlines(), 1)
-                 if line.strip()]
+        pages = [(n, line.decode("utf-8", "surrogateescape"))
+                 for n, line in enumerate(raw.splitlines(), 1) if line.strip()]
     else:
-        pages = [(1, raw.decode("utf-8"))]
+        pages = [(1, raw.decode("utf-8", "surrogateescape"))]
 
     added = stored = failed = 0
     skipped: list[str] = []
