@@ -259,10 +259,17 @@ def parse_window(text: str | None) -> timedelta | None:
     if not text:
         return None
     units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    text = text.strip()
     number, unit = text[:-1], text[-1:].lower()
     if unit not in units or not number.isdigit() or int(number) <= 0:
-        raise ValueError(f"window {text!r} is not like 30m, 6h, 2d or 1w")
-    return timedelta(**{units[unit]: int(number)})
+        raise ValueError(f"window {text[:40]!r} is not like 30m, 6h, 2d or 1w")
+    try:
+        window = timedelta(**{units[unit]: int(number)})
+        utcnow() - window  # reaches back before year 1?
+    except OverflowError:
+        raise ValueError(f"window {text[:40]!r} reaches back further than dates go; "
+                         "use a shorter one, like 30d or 52w") from None
+    return window
 
 
 def theme_embeddings(

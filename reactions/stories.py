@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from collectors.base import REGISTRY
+from collectors.options import MAX_QUERY_CHARS, option_problems
 from reactions.models import SourceConfig, Story
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
@@ -29,7 +31,8 @@ class _Story(BaseModel):
     slug: str
     title: str = Field(min_length=1)
     claim: str = Field(min_length=5)
-    queries: list[str] = Field(default_factory=list)
+    queries: list[Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)]] = Field(
+        default_factory=list)
     hashtags: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=lambda: ["en"])
     description: str = ""
@@ -56,6 +59,23 @@ def _line_of(text: str, key: str) -> int | None:
     return None
 
 
+def _source_line(text: str, index: int, key: str | None) -> int | None:
+    """The line of `key` in the story's `index`-th [[sources]] block (its header when the
+    key is not written there, or `key` is None)."""
+    lines = text.splitlines()
+    headers = [n for n, line in enumerate(lines, 1) if re.match(r"\s*\[\[\s*sources\s*\]\]", line)]
+    if index >= len(headers):
+        return _line_of(text, key) if key else None
+    start = headers[index]
+    end = next((n for n, line in enumerate(lines, 1)
+                if n > start and re.match(r"\s*\[", line)), len(lines) + 1)
+    if key is not None:
+        for number in range(start + 1, end):
+            if re.match(rf"\s*{re.escape(key)}\s*=", lines[number - 1]):
+                return number
+    return start
+
+
 def parse_story(text: str, *, origin: str = "<story>", base_dir: Path | None = None) -> Story:
     """Parse and validate a story definition; raises StoryFileError naming the line and reason."""
     try:
@@ -73,6 +93,20 @@ def parse_story(text: str, *, origin: str = "<story>", base_dir: Path | None = N
             where = f"line {line}" if line else "missing" if err["type"] == "missing" else "file"
             problems.append(f"{origin}: {where}: {'.'.join(loc)}: {err['msg']}")
         raise StoryFileError("\n".join(problems)) from None
+    problems = []
+    for index, source in enumerate(model.sources):
+        options = dict(source.model_extra or {})
+        if source.name not in REGISTRY:
+            line = _source_line(text, index, "name")
+            problems.append(f"{origin}: line {line}: unknown source {source.name}; known "
+                            f"sources: {', '.join(sorted(REGISTRY))}")
+            continue
+        for key, reason in option_problems(source.name, options):
+            line = _source_line(text, index, key)
+            where = f"line {line}" if line else f"line {_source_line(text, index, None)}"
+            problems.append(f"{origin}: {where}: sources[{index}] ({source.name}): {reason}")
+    if problems:
+        raise StoryFileError("\n".join(problems))
     sources = []
     for source in model.sources:
         options = dict(source.model_extra or {})
@@ -90,17 +124,7 @@ def load_story_file(path: str | Path) -> Story:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise StoryFileError(f"{path}: cannot be read: {exc.strerror}") from None
-    story = parse_story(text, origin=str(path), base_dir=path.parent)
-    from collectors.base import REGISTRY
-
-    unknown = [s.name for s in story.sources if s.name not in REGISTRY]
-    if unknown:
-        line = _line_of(text, "name")
-        raise StoryFileError(
-            f"{path}: line {line}: unknown source {', '.join(unknown)}; "
-            f"known sources: {', '.join(sorted(REGISTRY))}"
-        )
-    return story
+    return parse_story(text, origin=str(path), base_dir=path.parent)
 
 
 def seed_story_files(seeds_dir: Path) -> list[Path]:

@@ -16,7 +16,9 @@ def run(args) -> int:
 
     store = open_store()
     failed = False
-    for story in stories_for(store, args.story):
+    stories = stories_for(store, args.story)
+    check_sources(args.source, stories)
+    for story in stories:
         with progress_bar(f"collecting {story.slug}") as advance:
             results = collect(store, story, sources=args.source, progress=advance)
         for r in results:
@@ -28,3 +30,17 @@ def run(args) -> int:
                 failed = failed or "credentials missing" not in r.error
             print(line)
     return 1 if failed else 0
+
+
+def check_sources(names, stories) -> None:
+    """ValueError (one line, exit 2) for a `--source` no collector has or no story uses."""
+    from collectors.base import REGISTRY
+
+    for name in names or []:
+        if name not in REGISTRY:
+            raise ValueError(f"unknown source {name!r}; known sources: {', '.join(sorted(REGISTRY))}")
+        if not any(s.name == name for story in stories for s in story.sources):
+            used = sorted({s.name for story in stories for s in story.sources})
+            which = stories[0].slug if len(stories) == 1 else "no story"
+            raise ValueError(f"{which} has no {name} source; "
+                             f"sources in use: {', '.join(used) or 'none'}")
