@@ -193,3 +193,24 @@ def test_import_stores_a_retweeted_post_once_with_its_own_counts(db):
     assert set(posts) == {"1991600000000000014", "1991600000000000001"}
     assert posts["1991600000000000001"].reposts == 262
     assert not any(p.text.startswith("RT @") for p in posts.values())
+
+
+def test_collectors_stay_a_leaf():
+    """Collectors import only `reactions.models` (and the package's `__version__`) of ours,
+    besides each other: never nlp, the store, the pipeline or the dashboard."""
+    import ast
+
+    for path in sorted((FIXTURES.parent.parent / "collectors").glob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top not in ("nlp", "dashboard", "benchmarks"), (path.name, name)
+                if top == "reactions":
+                    assert name in ("reactions", "reactions.models"), (path.name, name)
