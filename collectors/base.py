@@ -342,3 +342,53 @@ class CursorState:
             self.data.pop(self.RESUME_KEY, None)
         else:
             self.data[self.RESUME_KEY] = iso(moment)
+
+
+class Sweep:
+    """One query's pass over a newest-first listing: from now back to the newest post of
+    the previous run, one page at a time, its state kept in the cursor.
+
+    The bookkeeping every paging collector needs, in one place: `since` (where the pass
+    stops: the previous run's newest post), `top` (the newest post seen in this pass) and
+    the page token (Bluesky's `cursor`, Reddit's `after`, X's `next_token`, YouTube's
+    `page_token`, Hacker News' `until`). Key names are the platform's, so saved cursors
+    keep working.
+    """
+
+    def __init__(self, state: dict[str, Any], *, token: str, since: str = "since",
+                 top: str = "top", start: Any = None) -> None:
+        self.state, self.token_key, self.since_key, self.top_key = state, token, since, top
+        for key in (token, since, top):
+            state.setdefault(key, None)
+        if state[since] is None and start is not None:
+            state[since] = start
+
+    @property
+    def token(self) -> Any:
+        return self.state[self.token_key]
+
+    @property
+    def since(self) -> Any:
+        return self.state[self.since_key]
+
+    @property
+    def top(self) -> Any:
+        return self.state[self.top_key]
+
+    def saw(self, values: Iterable[Any], key: Callable[[Any], Any] = lambda v: v) -> None:
+        """Note the newest of these (timestamps or ids, compared with `key`) as seen."""
+        values = [v for v in values if v is not None]
+        if self.top is not None:
+            values.append(self.top)
+        if values:
+            self.state[self.top_key] = max(values, key=key)
+
+    def turn(self, token: Any) -> bool:
+        """After a page: go on to `token` (True), or, with no token, end the pass (False):
+        the next run stops at the newest post this one saw."""
+        if token:
+            self.state[self.token_key] = token
+            return True
+        self.state[self.since_key] = self.top if self.top is not None else self.since
+        self.state[self.token_key] = None
+        return False

@@ -21,6 +21,7 @@ import httpx
 from collectors.base import (
     AuthError,
     CursorState,
+    Sweep,
     MalformedResponse,
     Page,
     backfill_start,
@@ -218,39 +219,35 @@ class BlueskyCollector(HttpCollector):
         require_env(NAME, ENV, self.env)
         base = str(options.get("base_url") or self.base_url).rstrip("/")
         for query in options.get("queries") or story.queries or [story.title]:
-            q = state.query(query, since=None, until=None, cursor=None, top=None, window=0)
-            if q["since"] is None:
-                q["since"] = iso(backfill_start(options))
+            q = state.query(query, until=None, window=0)
+            sweep = Sweep(q, token="cursor", start=iso(backfill_start(options)))
             while True:
                 params: dict[str, Any] = {"q": query, "sort": "latest", "limit": LIMIT,
-                                          "since": q["since"]}
+                                          "since": sweep.since}
                 if q["until"]:
                     params["until"] = q["until"]
-                if q["cursor"]:
-                    params["cursor"] = q["cursor"]
+                if sweep.token:
+                    params["cursor"] = sweep.token
                 if options.get("lang"):
                     params["lang"] = options["lang"]
                 payload = self._search(base, params)
                 skipped: list[str] = []
                 posts = parse(payload, skipped=skipped)
                 stamps = [s for s in (sort_at(p.raw) for p in posts) if s is not None]
-                if stamps:
-                    newest = iso(max(stamps))
-                    q["top"] = max(newest, q["top"]) if q["top"] else newest
+                sweep.saw([iso(s) for s in stamps])  # RFC 3339 UTC text sorts as time
                 q["window"] += len(payload["posts"])
                 next_cursor = payload.get("cursor")
                 more = True
                 if next_cursor and payload["posts"]:
-                    q["cursor"] = next_cursor
+                    sweep.turn(next_cursor)
                 elif stamps and q["window"] >= WINDOW_CAP:
                     # The query's window is spent: search again below the oldest post seen
                     # (plus a millisecond, so posts sharing that instant are not lost).
                     q["until"] = iso(min(stamps) + timedelta(milliseconds=1))
                     q["cursor"], q["window"] = None, 0
                 else:  # caught up with the previous run
-                    q["since"] = q["top"] or q["since"]
-                    q["until"], q["cursor"], q["window"] = None, None, 0
-                    more = False
+                    more = sweep.turn(None)
+                    q["until"], q["window"] = None, 0
                 yield Page(posts, state.dump(), skipped)
                 if not more:
                     break

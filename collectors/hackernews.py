@@ -13,6 +13,7 @@ from typing import Any
 
 from collectors.base import (
     CursorState,
+    Sweep,
     MalformedResponse,
     Page,
     backfill_start,
@@ -76,9 +77,8 @@ class HackerNewsCollector(HttpCollector):
                       options: dict[str, Any]) -> Iterator[Page]:
         base = str(options.get("base_url") or self.base_url).rstrip("/")
         for query in options.get("queries") or story.queries or [story.title]:
-            q = state.query(query, since=None, until=None, top=None)
-            if q["since"] is None:
-                q["since"] = int(backfill_start(options).timestamp())
+            q = state.query(query)
+            sweep = Sweep(q, token="until", start=int(backfill_start(options).timestamp()))
             while True:
                 filters = []
                 if q["since"] is not None:
@@ -94,16 +94,16 @@ class HackerNewsCollector(HttpCollector):
                 posts = parse(payload, skipped=skipped)
                 stamps = [int(h["created_at_i"]) for h in payload["hits"]
                           if isinstance(h, dict) and isinstance(h.get("created_at_i"), int)]
-                if stamps:
-                    q["top"] = max(stamps + ([q["top"]] if q["top"] is not None else []))
-                more = bool(stamps) and len(payload["hits"]) >= HITS_PER_PAGE
-                if more:
+                sweep.saw(stamps)
+                until = None
+                if stamps and len(payload["hits"]) >= HITS_PER_PAGE:
                     # `<` filter one past the oldest second, so posts sharing that second
                     # are not lost; if a whole page shares it, step past it to make progress.
                     until = min(stamps) + 1
-                    q["until"] = min(stamps) if q["until"] is not None and until >= q["until"] else until
-                else:  # caught up with the previous run: next run starts from the newest seen
-                    q["since"], q["until"] = q["top"], None
+                    if sweep.token is not None and until >= sweep.token:
+                        until = min(stamps)
+                # No next page: caught up; the next run starts from the newest post seen.
+                more = sweep.turn(until)
                 yield Page(posts, state.dump(), skipped)
                 if not more:
                     break

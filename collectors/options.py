@@ -80,6 +80,7 @@ class XOptions(_Http):
 
 class YouTubeOptions(_Http):
     video_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{6,20}$")]] | None = None
+    channel_ids: list[Annotated[str, Field(pattern=r"^UC[A-Za-z0-9_-]{10,40}$")]] | None = None
     discover_hours: float | None = Field(None, gt=0)
     max_videos: int | None = Field(None, ge=1, le=500)
     daily_quota: int | None = Field(None, ge=1)

@@ -21,6 +21,7 @@ import httpx
 from collectors.base import (
     AuthError,
     CursorState,
+    Sweep,
     MalformedResponse,
     Page,
     backfill_start,
@@ -169,32 +170,26 @@ class RedditCollector(HttpCollector):
         for sub in subreddits:
             for query in story.queries or [story.title]:
                 key = f"r/{sub}:{query}" if sub else query
-                s = state.query(key, after=None, since=None, top=None)
-                if s["since"] is None:
-                    s["since"] = backfill_start(options).timestamp()
+                sweep = Sweep(state.query(key), token="after",
+                              start=backfill_start(options).timestamp())
                 url = f"{base}/r/{sub}/search" if sub else f"{base}/search"
                 while True:
                     params: dict[str, Any] = {"q": query, "sort": "new", "limit": LIMIT,
                                               "type": "link", "raw_json": 1}
                     if sub:
                         params["restrict_sr"] = 1
-                    if s["after"]:
-                        params["after"] = s["after"]
+                    if sweep.token:
+                        params["after"] = sweep.token
                     token = self._access_token(auth_url)
                     payload = get_json(self.client, url, source=NAME, limiter=self.limiter,
                                        params=params, headers={"Authorization": f"bearer {token}"})
                     skipped: list[str] = []
                     posts = parse(payload, skipped=skipped)
                     stamps = [p.created_at.timestamp() for p in posts if p.created_at]
-                    if stamps:
-                        s["top"] = max(stamps + ([s["top"]] if s["top"] else []))
+                    sweep.saw(stamps)
                     after = payload["data"].get("after")
-                    reached = any(stamp <= s["since"] for stamp in stamps)
-                    more = bool(after) and bool(stamps) and not reached
-                    if more:
-                        s["after"] = after
-                    else:
-                        s["since"], s["after"] = s["top"] or s["since"], None
+                    reached = any(stamp <= sweep.since for stamp in stamps)
+                    more = sweep.turn(after if stamps and not reached else None)
                     yield Page(posts, state.dump(), skipped)
                     if not more:
                         break

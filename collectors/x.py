@@ -16,6 +16,7 @@ from typing import Any
 
 from collectors.base import (
     CursorState,
+    Sweep,
     MalformedResponse,
     Page,
     backfill_start,
@@ -138,33 +139,28 @@ class XCollector(HttpCollector):
         base = str(options.get("base_url") or self.base_url).rstrip("/")
         headers = {"Authorization": f"Bearer {token}"}
         for query in options.get("queries") or story.queries or [story.title]:
-            q = state.query(query, since_id=None, next_token=None, top=None)
+            sweep = Sweep(state.query(query), token="next_token", since="since_id")
             while True:
                 params: dict[str, Any] = {
                     "query": query, "max_results": MAX_RESULTS, "tweet.fields": TWEET_FIELDS,
                     "expansions": EXPANSIONS, "user.fields": "username,name",
                 }
-                if q["since_id"]:
-                    params["since_id"] = q["since_id"]
+                if sweep.since:
+                    params["since_id"] = sweep.since
                 else:
                     earliest = utcnow() - timedelta(seconds=MAX_BACKFILL_SECONDS)
                     start = max(backfill_start(options), earliest)
                     params["start_time"] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
-                if q["next_token"]:
-                    params["next_token"] = q["next_token"]
+                if sweep.token:
+                    params["next_token"] = sweep.token
                 payload = get_json(self.client, f"{base}/tweets/search/recent", source=NAME,
                                    limiter=self.limiter, params=params, headers=headers)
                 skipped: list[str] = []
                 posts = parse(payload, skipped=skipped)
                 meta = payload.get("meta") or {}
                 newest = meta.get("newest_id")
-                if newest and (q["top"] is None or int(newest) > int(q["top"])):
-                    q["top"] = str(newest)
-                more = bool(meta.get("next_token"))
-                if more:
-                    q["next_token"] = meta["next_token"]
-                else:
-                    q["since_id"], q["next_token"] = q["top"] or q["since_id"], None
+                sweep.saw([str(newest)] if newest else [], key=int)  # ids grow with time
+                more = sweep.turn(meta.get("next_token"))
                 yield Page(posts, state.dump(), skipped)
                 if not more:
                     break

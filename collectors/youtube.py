@@ -1,8 +1,10 @@
 """YouTube comments, through the Data API v3 `commentThreads` of the story's videos.
 
 Videos come from the `video_ids` option, or are found with `search.list` for the story's
-queries (at most once per `discover_hours`, default 24). Each video's threads are read
-newest first (order=time) with `pageToken` back to the newest comment of the previous run.
+queries (at most once per `discover_hours`, default 24); `channel_ids` adds every thread
+related to those channels (`allThreadsRelatedToChannelId`). Each video's or channel's
+threads, with the replies they carry, are read newest first (order=time) with `pageToken`
+back to the newest comment of the previous run.
 
 Quotas, as the API's quota page documents them: `search.list` has a bucket of its own (100
 calls a day by default, `daily_searches`) and every other method shares 10,000 units a day
@@ -30,6 +32,7 @@ from collectors.base import (
     AuthError,
     CollectorError,
     CursorState,
+    Sweep,
     MalformedResponse,
     Page,
     RateLimited,
@@ -293,34 +296,41 @@ class YouTubeCollector(HttpCollector):
                 source=NAME, retry_after=until_reset(utcnow()))
         per_video = state.setdefault("videos", {})
         for video in videos:
-            v = per_video.setdefault(video, {"page_token": None, "since": None, "top": None})
-            if v["since"] is None:
-                v["since"] = iso(backfill_start(options))
-            while True:
-                params = {"part": "snippet", "videoId": video, "order": "time",
-                          "maxResults": MAX_RESULTS, "textFormat": "plainText"}
-                if v["page_token"]:
-                    params["pageToken"] = v["page_token"]
-                self._spend(state, "commentThreads", limit)
-                skipped: list[str] = []
-                try:
-                    payload = get_json(self.client, f"{base}/commentThreads", source=NAME,
-                                       check=check, limiter=self.limiter, headers=headers,
-                                       params=params)
-                except CommentsDisabled as exc:
-                    log.info("%s: video %s skipped: %s", NAME, video, exc)
-                    yield Page([], state.dump(), [f"video {video}: {exc}"])
-                    break
-                posts = parse(payload, skipped=skipped)
-                stamps = [iso(p.created_at) for p in posts if p.created_at]
-                if stamps:
-                    v["top"] = max(stamps + ([v["top"]] if v["top"] else []))
-                token = payload.get("nextPageToken")
-                more = bool(token) and bool(stamps) and min(stamps) > v["since"]
-                if more:
-                    v["page_token"] = token
-                else:
-                    v["since"], v["page_token"] = v["top"] or v["since"], None
-                yield Page(posts, state.dump(), skipped)
-                if not more:
-                    break
+            sweep = Sweep(per_video.setdefault(video, {}), token="page_token",
+                          start=iso(backfill_start(options)))
+            yield from self._threads(state, sweep, {"videoId": video}, f"video {video}", base,
+                                     headers, limit)
+        per_channel = state.setdefault("channels", {})
+        for channel in options.get("channel_ids") or []:
+            sweep = Sweep(per_channel.setdefault(channel, {}), token="page_token",
+                          start=iso(backfill_start(options)))
+            yield from self._threads(state, sweep, {"allThreadsRelatedToChannelId": channel},
+                                     f"channel {channel}", base, headers, limit)
+
+    def _threads(self, state: CursorState, sweep: Sweep, target: dict[str, str], label: str,
+                 base: str, headers: dict[str, str], limit: int) -> Iterator[Page]:
+        """The comment threads of one video or channel, newest first, back to the newest
+        comment of the previous run."""
+        while True:
+            params = {"part": "snippet,replies", "order": "time", "maxResults": MAX_RESULTS,
+                      "textFormat": "plainText", **target}
+            if sweep.token:
+                params["pageToken"] = sweep.token
+            self._spend(state, "commentThreads", limit)
+            skipped: list[str] = []
+            try:
+                payload = get_json(self.client, f"{base}/commentThreads", source=NAME,
+                                   check=check, limiter=self.limiter, headers=headers,
+                                   params=params)
+            except CommentsDisabled as exc:
+                log.info("%s: %s skipped: %s", NAME, label, exc)
+                yield Page([], state.dump(), [f"{label}: {exc}"])
+                return
+            posts = parse(payload, skipped=skipped)
+            stamps = [iso(p.created_at) for p in posts if p.created_at and p.reply_to is None]
+            sweep.saw(stamps)
+            token = payload.get("nextPageToken")
+            more = sweep.turn(token if stamps and min(stamps) > sweep.since else None)
+            yield Page(posts, state.dump(), skipped)
+            if not more:
+                return

@@ -214,3 +214,24 @@ def test_collectors_stay_a_leaf():
                 assert top not in ("nlp", "dashboard", "benchmarks"), (path.name, name)
                 if top == "reactions":
                     assert name in ("reactions", "reactions.models"), (path.name, name)
+
+
+def test_youtube_collects_channel_threads_with_their_replies():
+    from tests.replay import Replay, json_response
+
+    replay = Replay().add("GET", "/commentThreads",
+                          json_response(fixture("youtube", "commentThreads_channel.json")))
+    collector = youtube.YouTubeCollector(client=replay.client(),
+                                         env={"REACTIONS_YOUTUBE_API_KEY": "AIza-test"})
+    story = Story(slug="s", title="S", claim="The call is right.", queries=["maduro"])
+    options = {"video_ids": ["dQw4w9WgXcQ"], "channel_ids": ["UCnewschannel0001"],
+               "since": "2025-11-01T00:00:00Z"}
+    pages = list(collector.pages(story, None, options))
+    sent = [r.url.params for r in replay.requests]
+    assert sent[1]["allThreadsRelatedToChannelId"] == "UCnewschannel0001"
+    assert "videoId" not in sent[1] and sent[1]["part"] == "snippet,replies"
+    channel_posts = pages[-1].posts
+    assert channel_posts[0].url.startswith("https://www.youtube.com/channel/UCnewschannel/")
+    assert any(p.reply_to == "UgwChan001" for p in channel_posts)
+    saved = __import__("json").loads(pages[-1].cursor)
+    assert saved["channels"]["UCnewschannel0001"]["since"] == "2025-11-20T17:20:00.000Z"
