@@ -23,6 +23,7 @@ import httpx
 
 from collectors.base import (
     CursorState,
+    Sweep,
     MalformedResponse,
     Page,
     backfill_start,
@@ -127,6 +128,13 @@ def _instance_url(instance: str) -> str:
     return instance if "://" in instance else f"https://{instance}"
 
 
+def _created(status: Any):
+    try:
+        return parse_timestamp(status.get("created_at")) if isinstance(status, dict) else None
+    except ValueError:
+        return None
+
+
 def _status_ids(statuses: list[Any]) -> list[int]:
     ids = []
     for status in statuses:
@@ -167,16 +175,20 @@ class MastodonCollector(HttpCollector):
         token = self._token()
         start = backfill_start(options)
         for key, url, query in self._targets(story, options):
-            s = state.query(key, min_id=None, max_id=None, top=None)
+            # First run: a sweep back from the newest status to the backfill start, with
+            # `max_id`; it ends at the newest status seen, from which later runs page
+            # forward with `min_id`.
+            sweep = Sweep(state.query(key), token="max_id", since="min_id")
             headers = {"Authorization": f"Bearer {token}"} if query else {}
             while True:
+                forward = sweep.since is not None
                 params: dict[str, Any] = {"limit": LIMIT}
                 if query:
                     params.update(q=query, type="statuses", resolve="false")
-                if s["min_id"] is not None:
-                    params["min_id"] = s["min_id"]
-                elif s["max_id"] is not None:
-                    params["max_id"] = s["max_id"]
+                if forward:
+                    params["min_id"] = sweep.since
+                elif sweep.token is not None:
+                    params["max_id"] = sweep.token
                 response = request(self.client, "GET", url, source=NAME, limiter=self.limiter,
                                    params=params, headers=headers)
                 payload = decode_json(response, NAME)
@@ -185,19 +197,17 @@ class MastodonCollector(HttpCollector):
                 statuses = statuses_of(payload)
                 ids = _status_ids(statuses)
                 more = bool(ids)
-                if s["min_id"] is not None:  # forward: newer than the newest committed post
+                if forward:  # newer than the newest committed status
                     if ids:
-                        s["min_id"] = link_param(response, "prev", "min_id") or str(max(ids))
-                else:  # first run: back from the newest post to the backfill start
-                    if ids:
-                        newest = max(ids)
-                        s["top"] = str(max(newest, int(s["top"] or 0)))
-                        s["max_id"] = link_param(response, "next", "max_id") or str(min(ids))
-                    oldest = min((p.created_at for p in posts if p.created_at), default=None)
-                    if not ids or (oldest is not None and oldest < start):
-                        s["min_id"], s["max_id"], more = s["top"] or "0", None, False
-                        if s["min_id"] == "0":  # nothing there yet: start from now next time
-                            s["min_id"] = None
+                        sweep.state["min_id"] = (link_param(response, "prev", "min_id")
+                                                 or str(max(ids)))
+                else:
+                    sweep.saw([str(i) for i in ids], key=int)
+                    # The statuses' own times (a boost's, not the boosted post's).
+                    oldest = min((_created(st) for st in statuses if _created(st)), default=None)
+                    reached = not ids or (oldest is not None and oldest < start)
+                    more = sweep.turn(None if reached else
+                                      link_param(response, "next", "max_id") or str(min(ids)))
                 yield Page(posts, state.dump(), skipped)
                 if not more:
                     break

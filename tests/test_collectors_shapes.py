@@ -235,3 +235,22 @@ def test_youtube_collects_channel_threads_with_their_replies():
     assert any(p.reply_to == "UgwChan001" for p in channel_posts)
     saved = __import__("json").loads(pages[-1].cursor)
     assert saved["channels"]["UCnewschannel0001"]["since"] == "2025-11-20T17:20:00.000Z"
+
+
+def test_mastodon_paging_goes_by_the_boost_time_not_the_boosted_post_time():
+    """A boost today of a post from 2020 must not end the first run's sweep back."""
+    from tests.replay import Replay, json_response
+
+    page = fixture("mastodon", "home_timeline_boosts.json")
+    for status in page:
+        if status["reblog"]:
+            status["reblog"]["created_at"] = "2020-01-01T00:00:00.000Z"
+    replay = Replay().add("GET", "/api/v1/timelines/tag/Maduro", json_response(page),
+                          json_response([]))
+    collector = mastodon.MastodonCollector(client=replay.client(), env={})
+    story = Story(slug="s", title="S", claim="The call is right.", hashtags=["Maduro"])
+    pages = list(collector.pages(story, None, {"since": "2025-11-01T00:00:00Z"}))
+    assert len(replay.requests) == 2
+    assert replay.requests[1].url.params["max_id"] == "113500000000000003"
+    saved = __import__("json").loads(pages[-1].cursor)["tag:https://mastodon.social:Maduro"]
+    assert saved == {"max_id": None, "min_id": "113500000000000011", "top": "113500000000000011"}
