@@ -1,67 +1,19 @@
-"""Text cleaning for posts: HTML to text, language detection, and near-duplicate linking."""
+"""Text work on posts: language detection and near-duplicate linking.
+
+(HTML to text is done where posts come in, in collectors/text.py.)
+"""
 
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
-from html.parser import HTMLParser
 
-_BLOCK_TAGS = {"p", "br", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "tr"}
-_SKIP_TAGS = {"script", "style"}
-_SPACES = re.compile(r"[ \t\r\f\v]+")
 _URL = re.compile(r"https?://\S+")
 _MENTION = re.compile(r"@[\w.]+")
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in _SKIP_TAGS:
-            self._skip += 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag in _SKIP_TAGS and self._skip:
-            self._skip -= 1
-        elif tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    """Visible text of an HTML fragment (e.g. a Mastodon status); scripts and styles dropped.
-
-    Links and mentions keep their visible text, so "@user" and URLs survive as text.
-    """
-    if "<" not in markup and "&" not in markup:
-        return normalize_space(markup)
-    parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
-    return normalize_space("".join(parser.parts))
-
-
-def normalize_space(text: str) -> str:
-    lines = [_SPACES.sub(" ", line).strip() for line in text.splitlines()]
-    return "\n".join(line for line in lines if line).strip()
-
-
-def unescape(text: str) -> str:
-    """Undo HTML entities that some APIs leave in plain-text fields (e.g. "&amp;")."""
-    return html.unescape(text)
 
 
 def detect_language(text: str, *, min_score: float = 0.5) -> str | None:
