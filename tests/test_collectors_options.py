@@ -177,3 +177,24 @@ def test_a_waiting_source_raises_before_any_request():
     with pytest.raises(RateLimited, match="no request made") as raised:
         list(x.XCollector(client=replay.client(), env=X_ENV).pages(STORY, state.dump(), {}))
     assert 590 < raised.value.retry_after <= 600 and replay.requests == []
+
+
+def test_a_spent_rate_limit_window_is_kept_with_the_cursor_too():
+    """x-rate-limit-remaining: 0 with a reset an hour away: the page read is kept, the run
+    ends, and the reset is saved with the cursor for the next run."""
+    import time
+
+    reset = str(int(time.time()) + 3600)
+    replay = Replay().add("GET", "/tweets/search/recent", json_response(
+        fixture("x", "search_recent_page1.json"), 200,
+        {"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset}))
+    gen = x.XCollector(client=replay.client(), env=X_ENV).pages(STORY, None, {})
+    first = next(gen)
+    assert len(first.posts) == 2
+    saved = next(gen)  # the wait, saved before the run ends
+    assert saved.posts == [] and json.loads(saved.cursor)["maduro"]["next_token"]
+    assert timedelta(minutes=59) < CursorState(saved.cursor).resume_at() - utcnow() <= \
+        timedelta(hours=1)
+    with pytest.raises(RateLimited, match="rate limit spent"):
+        next(gen)
+    assert len(replay.requests) == 1
