@@ -21,9 +21,9 @@ import httpx
 from collectors.base import (
     AuthError,
     CursorState,
-    Sweep,
     MalformedResponse,
     Page,
+    Sweep,
     backfill_start,
     iso,
     parse_items,

@@ -13,9 +13,9 @@ from typing import Any
 
 from collectors.base import (
     CursorState,
-    Sweep,
     MalformedResponse,
     Page,
+    Sweep,
     backfill_start,
     parse_items,
     parse_timestamp,

@@ -23,9 +23,9 @@ import httpx
 
 from collectors.base import (
     CursorState,
-    Sweep,
     MalformedResponse,
     Page,
+    Sweep,
     backfill_start,
     parse_items,
     parse_timestamp,

@@ -20,6 +20,7 @@ Credentials: REACTIONS_YOUTUBE_API_KEY.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -32,10 +33,10 @@ from collectors.base import (
     AuthError,
     CollectorError,
     CursorState,
-    Sweep,
     MalformedResponse,
     Page,
     RateLimited,
+    Sweep,
     backfill_start,
     iso,
     parse_items,
@@ -153,6 +154,10 @@ def parse_comment(comment: dict[str, Any], video: str | None = None,
     )
 
 
+def _parse_reply(comment: dict[str, Any], *, video: str | None, channel: str | None) -> Post:
+    return parse_comment(comment, video, channel)
+
+
 def parse_thread(thread: dict[str, Any]) -> Post:
     """One `youtube#commentThread` to a Post (its top-level comment); the thread id is the
     top-level comment's id, so a reply's `parentId` names this post."""
@@ -182,9 +187,10 @@ def parse(payload: Any, *, skipped: list[str] | None = None) -> list[Post]:
         replies = (thread.get("replies") or {}).get("comments") if isinstance(thread, dict) else None
         if isinstance(replies, list) and replies:
             snippet = thread.get("snippet") or {}
-            posts += parse_items(
-                replies, lambda c: parse_comment(c, snippet.get("videoId"), snippet.get("channelId")),
-                source=f"{NAME}: thread {number} reply", skipped=skipped)
+            parse_reply = functools.partial(_parse_reply, video=snippet.get("videoId"),
+                                      channel=snippet.get("channelId"))
+            posts += parse_items(replies, parse_reply, source=f"{NAME}: thread {number} reply",
+                                 skipped=skipped)
     return posts
 
 

@@ -16,7 +16,7 @@ from reactions.cli import main
 from reactions.models import Story, utcnow
 from reactions.pipeline import collect_source, parse_window
 from reactions.store import Store
-from reactions.stories import StoryFileError, parse_story, seed_story_files, load_story_file
+from reactions.stories import StoryFileError, load_story_file, parse_story, seed_story_files
 from tests.replay import Replay, fixture, json_response
 
 HEAD = 'slug = "opt"\ntitle = "Options"\nclaim = "The claim holds."\nqueries = ["maduro call"]\n'
