@@ -222,6 +222,14 @@ def _split_zone(text: str) -> tuple[str, timedelta | None]:
     return text, None
 
 
+def _epoch(number: float) -> datetime:
+    """Epoch seconds, or milliseconds (past the year 5000 in seconds) as some APIs send."""
+    try:
+        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"not a timestamp: {number!r} is out of range") from None
+
+
 def _aware(moment: datetime, offset: timedelta | None = None) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone(offset or timedelta(0)))
@@ -241,11 +249,10 @@ def parse_timestamp(value: Any) -> datetime | None:
     if isinstance(value, bool):
         raise ValueError(f"not a timestamp: {value!r}")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, timezone.utc)
+        return _epoch(value)
     text = " ".join(str(value).split())
     if text.replace(".", "", 1).isdigit():
-        number = float(text)
-        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, timezone.utc)
+        return _epoch(float(text))
     twelve_hour = re.search(r"\b[AP]\.?M\.?\b", text, re.IGNORECASE) is not None
     if not twelve_hour:
         try:
@@ -284,12 +291,12 @@ def iso(moment: datetime) -> str:
 
 
 class CursorState:
-    """A source's saved cursor: one state dict per query (or feed, or video), kept as JSON.
+    """A source's saved cursor: one state dict per query (or feed, video, channel), as JSON.
 
-    The six HTTP collectors keep the same things per query (the newest post seen, where
-    the current pass stops, the page token) through this one helper, and it also carries
-    the time before which the platform asked us not to call again (`Retry-After`, a
-    rate-limit reset, a spent daily quota), so that a wait survives a restart.
+    Every HTTP collector reads and writes its cursor through this one helper (each query's
+    paging through `Sweep`), and it also carries the time before which the platform asked
+    us not to call again (a long `Retry-After`, a rate-limit reset), so that a wait
+    survives a restart: see `HttpCollector.pages`.
     """
 
     #: The key of the resume time in the JSON; query keys never start with "~".

@@ -30,11 +30,10 @@ from collectors.base import (
     RateLimited,
     TransientError,
 )
-from reactions import __version__  # the package root, loaded with reactions.models anyway
+from reactions import __version__
 from reactions.models import Story, utcnow
 
 log = logging.getLogger(__name__)
-
 
 USER_AGENT = f"reactions/{__version__} (newsroom reaction monitor; +https://github.com/reactions)"
 #: The longest we ever sleep for one Retry-After or rate-limit reset, in seconds; a longer

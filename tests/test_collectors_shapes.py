@@ -254,3 +254,29 @@ def test_mastodon_paging_goes_by_the_boost_time_not_the_boosted_post_time():
     assert replay.requests[1].url.params["max_id"] == "113500000000000003"
     saved = __import__("json").loads(pages[-1].cursor)["tag:https://mastodon.social:Maduro"]
     assert saved == {"max_id": None, "min_id": "113500000000000011", "top": "113500000000000011"}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Sat, Dec 16 2023 02:02:33 PM", "2023-12-16T14:02:33+00:00"),
+    ("Sat, Dec 16 2023 12:02:33 AM", "2023-12-16T00:02:33+00:00"),
+    ("Sat, 16 Dec 2023 14:02:33 GMT", "2023-12-16T14:02:33+00:00"),
+    ("Sat, 16 Dec 2023 09:02:33 -0500", "2023-12-16T14:02:33+00:00"),
+    ("Dec 16, 2023 9:02 AM EST", "2023-12-16T14:02:00+00:00"),
+    ("2023-12-16T15:02:33+01:00", "2023-12-16T14:02:33+00:00"),
+    ("2023-12-16T14:02:33.000Z", "2023-12-16T14:02:33+00:00"),
+    ("2023-12-16 14:02:33", "2023-12-16T14:02:33+00:00"),
+    ("1702735353", "2023-12-16T14:02:33+00:00"),
+    (1702735353000, "2023-12-16T14:02:33+00:00"),
+])
+def test_one_timestamp_parser_reads_what_platforms_and_feeds_send(text, expected):
+    from collectors.base import parse_timestamp
+
+    assert parse_timestamp(text).isoformat() == expected
+
+
+@pytest.mark.parametrize("text", ["sometime last week", "32/13/2023 10:00 PM", True, 1e30])
+def test_timestamp_parser_refuses_what_it_cannot_read(text):
+    from collectors.base import parse_timestamp
+
+    with pytest.raises(ValueError, match="not a timestamp"):
+        parse_timestamp(text)
