@@ -40,7 +40,9 @@ def check_sources(names, stories) -> None:
         if name not in REGISTRY:
             raise ValueError(f"unknown source {name!r}; known sources: {', '.join(sorted(REGISTRY))}")
         if not any(s.name == name for story in stories for s in story.sources):
-            used = sorted({s.name for story in stories for s in story.sources})
-            which = stories[0].slug if len(stories) == 1 else "no story"
-            raise ValueError(f"{which} has no {name} source; "
-                             f"sources in use: {', '.join(used) or 'none'}")
+            used = ", ".join(sorted({s.name for story in stories for s in story.sources}))
+            if len(stories) == 1:
+                raise ValueError(f"{stories[0].slug} has no {name} source; "
+                                 f"sources in use: {used or 'none'}")
+            raise ValueError(f"no active story has a {name} source; "
+                             f"sources in use: {used or 'none'}")
