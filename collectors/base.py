@@ -136,21 +136,25 @@ def module_for(name: str):
 
 
 def parse_items(
-    items: Iterable[Any], parse_item: Callable[[Any], Post | None], *, source: str,
+    items: Iterable[Any], parse_item: Callable[[Any], Post | list[Post] | None], *, source: str,
     skipped: list[str] | None = None,
 ) -> list[Post]:
     """Parse each item of a response page; a malformed item is logged and skipped, not fatal.
 
-    `parse_item` returns a Post, None for an item that is deliberately ignored (a deleted
-    post), or raises ValueError/TypeError/KeyError saying what is wrong with the item.
+    `parse_item` returns a Post, a list of Posts (a repost: the original and the repost),
+    None for an item that is deliberately ignored (a deleted post), or raises
+    ValueError/TypeError/KeyError saying what is wrong with the item. A post the page
+    holds twice (an original reposted by two accounts) is kept once, where it came first.
     """
-    posts = []
+    posts: list[Post] = []
+    seen: set[str] = set()
     for number, item in enumerate(items):
         try:
             if not isinstance(item, dict):
                 raise ValueError("item is not an object")
-            post = parse_item(item)
-            if post is not None:
+            parsed = parse_item(item)
+            found = parsed if isinstance(parsed, list) else [parsed] if parsed else []
+            for post in found:
                 check_text(post)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             reason = f"{source}: item {number}: {type(exc).__name__}: {exc}"
@@ -158,9 +162,31 @@ def parse_items(
             if skipped is not None:
                 skipped.append(reason)
             continue
-        if post is not None:
-            posts.append(cap_post(post))
+        for post in found:
+            if post.key not in seen:
+                seen.add(post.key)
+                posts.append(cap_post(post))
     return posts
+
+
+#: `raw` key of a repost (retweet, boost): the key (`Post.key`) of the post it repeats.
+REPOST_OF = "repost_of"
+
+
+def repost_post(
+    original: Post, *, native_id: str, author: str | None, created_at: datetime | None,
+    raw: dict[str, Any], url: str | None = None,
+) -> Post:
+    """The Post for a repost of `original`: its own id, the reposter as author and the
+    repost's time, the original's whole text and language, no counts of its own (they
+    are the original's), and `raw["repost_of"]` = the original's key, by which the
+    pipeline links it to the original (`duplicate_of`): it counts once in totals, as a
+    repost, and never stands as an original."""
+    return Post(
+        platform=original.platform, native_id=str(native_id), text=original.text, author=author,
+        created_at=created_at, url=url or original.url, language=original.language,
+        raw={**raw, REPOST_OF: original.key},
+    )
 
 
 def check_text(post: Post) -> None:

@@ -28,6 +28,7 @@ from collectors.base import (
     iso,
     parse_items,
     parse_timestamp,
+    repost_post,
     require_env,
 )
 from collectors.http import HttpCollector, get_json, request
@@ -86,13 +87,8 @@ THREAD_POST = "app.bsky.feed.defs#threadViewPost"
 UNSEEN = ("app.bsky.feed.defs#notFoundPost", "app.bsky.feed.defs#blockedPost")
 
 
-def parse_post(view: dict[str, Any], reason: dict[str, Any] | None = None) -> Post | None:
-    """One `app.bsky.feed.defs#postView` to a Post.
-
-    With a repost `reason` (a feed item someone reposted), the Post is the original: its
-    own URI, text and counts, with the reposter in `raw["reason"]`; a repost never stands
-    as a post of its own, and it counts once, in the original's `repostCount`.
-    """
+def parse_post(view: dict[str, Any]) -> Post | None:
+    """One `app.bsky.feed.defs#postView` to a Post (None for a post we may not see)."""
     if view.get("$type") in UNSEEN or view.get("notFound") or view.get("blocked"):
         return None
     uri = view["uri"]
@@ -116,16 +112,33 @@ def parse_post(view: dict[str, Any], reason: dict[str, Any] | None = None) -> Po
         reposts=int(view.get("repostCount") or 0) + int(view.get("quoteCount") or 0),
         replies=int(view.get("replyCount") or 0),
         reply_to=reply.get("uri"),
-        raw={**view, "reason": reason} if reason else view,
+        raw=view,
     )
 
 
-def parse_feed_item(item: dict[str, Any]) -> Post | None:
-    """One `app.bsky.feed.defs#feedViewPost` (getTimeline, getFeed, getAuthorFeed, getListFeed):
-    the post, and for a repost (`reason`) the original, linked to who reposted it."""
+def parse_feed_item(item: dict[str, Any]) -> Post | list[Post] | None:
+    """One `app.bsky.feed.defs#feedViewPost` (getTimeline, getFeed, getAuthorFeed, getListFeed).
+
+    A repost (`reason` of type reasonRepost) gives two Posts: the original (its own URI,
+    text and counts, stored once however many reposts are read) and the repost (the
+    repost record's URI, the reposter, the repost time, the original's text, no counts),
+    marked as a repost of the original (`raw["repost_of"]`). Older feeds leave out the
+    repost record's URI; one is made from the reposter's DID and the original's URI (an
+    account reposts a post at most once).
+    """
+    original = parse_post(item["post"])
     reason = item.get("reason")
-    repost = reason if isinstance(reason, dict) and reason.get("$type") == REPOST else None
-    return parse_post(item["post"], repost)
+    if original is None or not (isinstance(reason, dict) and reason.get("$type") == REPOST):
+        return original
+    by = reason.get("by") or {}
+    uri = reason.get("uri") or (f"at://{by['did']}/app.bsky.feed.repost/?subject={original.native_id}"
+                                if by.get("did") else None)
+    if not uri:
+        raise ValueError(f"repost of {original.native_id} names neither its URI nor who reposted it")
+    repost = repost_post(original, native_id=uri, author=by.get("handle") or by.get("did"),
+                         created_at=parse_timestamp(reason.get("indexedAt")),
+                         raw={"reason": reason, "post": {"uri": original.native_id}})
+    return [original, repost]
 
 
 def thread_posts(node: Any, *, depth: int = 0) -> list[Any]:

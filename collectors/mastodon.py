@@ -29,6 +29,7 @@ from collectors.base import (
     backfill_start,
     parse_items,
     parse_timestamp,
+    repost_post,
 )
 from collectors.http import HttpCollector, decode_json, request
 from collectors.text import html_to_text
@@ -43,20 +44,24 @@ LIMIT = 40
 
 # -- parsing -----------------------------------------------------------------------------
 
-def parse_status(status: dict[str, Any]) -> Post | None:
+def parse_status(status: dict[str, Any]) -> Post | list[Post] | None:
     """One Mastodon `Status` entity to a Post.
 
-    A boost (`reblog` set) is not a post of its own: the Post is the boosted status (its
-    URI, text, author and counts), with the booster in `raw["reblogged_by"]`, so it is
-    stored once however many boosts are read, and counted once in its `reblogs_count`.
+    A boost (`reblog` set) gives two Posts: the boosted status (its URI, text, author and
+    counts, stored once however many boosts are read) and the boost itself (its own URI,
+    the booster, the boost's time, the boosted text, no counts), marked as a repost of the
+    boosted status (`raw["repost_of"]`).
     """
     boosted = status.get("reblog")
     if isinstance(boosted, dict):
-        booster = (status.get("account") or {}).get("acct")
-        post = parse_status({**boosted, "reblog": None})
-        if post is not None:
-            post.raw = {**post.raw, "reblogged_by": booster, "reblog_uri": status.get("uri")}
-        return post
+        original = parse_status({**boosted, "reblog": None})
+        if not isinstance(original, Post):
+            return original
+        boost = repost_post(
+            original, native_id=status["uri"], author=(status.get("account") or {}).get("acct"),
+            created_at=parse_timestamp(status.get("created_at")), url=status.get("url"),
+            raw={**status, "reblog": {"uri": original.native_id, "id": boosted.get("id")}})
+        return [original, boost]
     uri = status["uri"]
     text = html_to_text(status.get("content") or "")
     warning = (status.get("spoiler_text") or "").strip()

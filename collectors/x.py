@@ -22,6 +22,7 @@ from collectors.base import (
     backfill_start,
     parse_items,
     parse_timestamp,
+    repost_post,
     require_env,
 )
 from collectors.http import HttpCollector, get_json
@@ -44,30 +45,39 @@ MAX_BACKFILL_SECONDS = 7 * 24 * 3600 - 120
 # -- parsing -----------------------------------------------------------------------------
 
 def parse_tweet(tweet: dict[str, Any], users: dict[str, dict[str, Any]],
-                tweets: dict[str, dict[str, Any]] | None = None) -> Post:
+                tweets: dict[str, dict[str, Any]] | None = None) -> Post | list[Post]:
     """One v2 Tweet object (with the expanded users and referenced tweets) to a Post.
 
-    A retweet is not a post of its own: its `text` is the original cut at "…" and its
-    `public_metrics` copy the original's. The Post is the original from `includes.tweets`
-    (full text, its own counts, stored once however many retweets are read), with the
-    retweeter in `raw["retweeted_by"]`. A retweet whose original is not included is
+    A retweet's own `text` is the original cut at "…" and its `public_metrics` copy the
+    original's, so it gives two Posts: the original from `includes.tweets` (full text, its
+    own counts, stored once however many retweets are read) and the retweet itself (its
+    id, the retweeter, its time, the original's full text, no counts), marked as a repost
+    of the original (`raw["repost_of"]`). A retweet whose original is not included is
     refused (ValueError), never stored with the cut text.
     """
     tweet_id = str(tweet["id"])
     retweeted = next((str(r["id"]) for r in tweet.get("referenced_tweets") or []
                       if isinstance(r, dict) and r.get("type") == "retweeted"), None)
     if retweeted is not None:
-        original = (tweets or {}).get(retweeted)
-        if original is None:
+        found = (tweets or {}).get(retweeted)
+        if found is None:
             raise ValueError(f"tweet {tweet_id} retweets {retweeted}, which is not in "
                              "includes.tweets (expansion referenced_tweets.id)")
-        post = parse_tweet({**original, "referenced_tweets": [
-            r for r in original.get("referenced_tweets") or [] if r.get("type") != "retweeted"]},
-            users, tweets)
-        retweeter = (users.get(str(tweet.get("author_id"))) or {}).get("username")
-        post.raw = {**post.raw, "retweeted_by": retweeter or tweet.get("author_id"),
-                    "retweet_id": tweet_id}
-        return post
+        original = tweet_post(found, users)
+        user = users.get(str(tweet.get("author_id"))) or {}
+        retweeter = user.get("username")
+        repost = repost_post(
+            original, native_id=tweet_id, author=retweeter,
+            created_at=parse_timestamp(tweet.get("created_at")),
+            url=f"https://x.com/{retweeter or 'i/web'}/status/{tweet_id}",
+            raw={**tweet, "author": user} if user else tweet)
+        return [original, repost]
+    return tweet_post(tweet, users)
+
+
+def tweet_post(tweet: dict[str, Any], users: dict[str, dict[str, Any]]) -> Post:
+    """A tweet that is not a retweet (an original, a reply or a quote) to a Post."""
+    tweet_id = str(tweet["id"])
     # Posts longer than 280 characters carry their whole text in `note_tweet`.
     text = (tweet.get("note_tweet") or {}).get("text") or tweet.get("text")
     if not isinstance(text, str) or not text.strip():

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from collectors.base import CollectorError, Interrupted, MissingCredentials, get_collector
+from collectors.base import (
+    REPOST_OF,
+    CollectorError,
+    Interrupted,
+    MissingCredentials,
+    get_collector,
+)
 from reactions.models import UNCLASSIFIED, Post, StancePrediction, Story, Summary, utcnow
 from reactions.store import Store
 from reactions.stories import load_story_file, seed_story_files
@@ -93,13 +99,18 @@ def link_new_duplicates(
 ) -> int:
     """Link stored posts that repeat a post the story already has (or an earlier one of these).
 
-    Only the new posts' keys are looked up, so the cost does not grow with the story. A
-    post already filed as an original stays one; returns how many posts were linked.
+    A repost (retweet, boost: `raw["repost_of"]` names its original's key) is linked to
+    that original by key, wherever it was stored, and files no keys of its own. Every other
+    post is matched by its MinHash keys; only the new posts' keys are looked up, so the
+    cost does not grow with the story. A post already filed as an original stays one;
+    returns how many posts were linked.
     """
+    links = link_reposts(store, posts, conn=conn)
     owners = store.dedup_owners(story, [k for ks in keys for k in ks], conn=conn)
     new_keys: list[tuple[int, int]] = []
-    links: dict[int, int] = {}
     for post, post_keys in zip(posts, keys):
+        if post.id in links:
+            continue
         found = {owners[k] for k in post_keys if k in owners}
         if post.id is None or not post_keys or post.id in found:
             continue
@@ -111,6 +122,28 @@ def link_new_duplicates(
             new_keys.append((key, post.id))
     store.file_duplicates(story, new_keys, links, conn=conn)
     return len(links)
+
+
+def link_reposts(store: Store, posts: Sequence[Post], *, conn: Any) -> dict[int, int]:
+    """Repost id -> its original's id, for the stored reposts among these posts whose
+    original is stored (in this batch or before); sets each repost's `duplicate_of`."""
+    reposts = [p for p in posts if p.id is not None and isinstance(p.raw.get(REPOST_OF), str)]
+    if not reposts:
+        return {}
+    ids = {p.key: p.id for p in posts if p.id is not None}
+    wanted = {p.raw[REPOST_OF] for p in reposts} - ids.keys()
+    pairs = [tuple(key.split(":", 1)) for key in wanted if ":" in key]
+    ids.update({f"{platform}:{native}": pid
+                for (platform, native), pid in store.post_ids(pairs, conn=conn).items()})
+    links: dict[int, int] = {}
+    for post in reposts:
+        original = ids.get(post.raw[REPOST_OF])
+        if original is not None and original != post.id:
+            links[post.id] = post.duplicate_of = original
+        else:
+            log.warning("%s repeats %s, which is not stored: linked by its text instead",
+                        post.key, post.raw[REPOST_OF])
+    return links
 
 
 def collect_source(

@@ -553,6 +553,19 @@ class Store:
                 [{"pid": k, "orig": v} for k, v in links.items()],
             )
 
+    def post_ids(
+        self, keys: Iterable[tuple[str, str]], *, conn: Connection,
+    ) -> dict[tuple[str, str], int]:
+        """(platform, native id) -> store id, for those of these posts that are stored."""
+        unique = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], int] = {}
+        for start in range(0, len(unique), CHUNK):
+            chunk = unique[start : start + CHUNK]
+            query = sa.select(t.posts.c.id, t.posts.c.platform, t.posts.c.native_id).where(
+                sa.tuple_(t.posts.c.platform, t.posts.c.native_id).in_(chunk))
+            found.update(((r.platform, r.native_id), r.id) for r in conn.execute(query))
+        return found
+
     def clear_duplicates(self, story: str, *, conn: Connection) -> None:
         """Forget the story's dedup keys and links (before re-linking every post)."""
         conn.execute(sa.delete(t.dedup_keys).where(t.dedup_keys.c.story == story))

@@ -34,3 +34,25 @@ def test_reposts_link_to_the_original_across_pages_and_platforms(store):
     assert link_duplicates(store, "d") == 2
     again = {p.native_id + p.platform: p.duplicate_of for p in store.posts("d")}
     assert again == {k: p.duplicate_of for k, p in posts.items()}
+
+
+def test_a_repost_links_to_its_original_by_key_across_runs_not_by_text(store):
+    """The original came in an earlier page; the repost names it by key, and is linked to it
+    even where its text matches nothing (the original was edited since) or matches another."""
+    store.save_story(Story(slug="r", title="R", claim="The call is right."))
+    store_page(store, "r", "x", [post(1, ORIGINAL, "x")], "c1")
+    store_page(store, "r", "x", [post(2, ORIGINAL + " (edited)", "x")], "c2")
+    repost = Post(platform="x", native_id="9", text="An edited text nobody else wrote, at all.",
+                  author="fan", created_at=T0 + timedelta(hours=1), raw={"repost_of": "x:2"})
+    stray = Post(platform="x", native_id="10", text=ORIGINAL, author="fan",
+                 created_at=T0 + timedelta(hours=1), raw={"repost_of": "x:404"})
+    assert store_page(store, "r", "x", [repost, stray], "c3") == 2
+    posts = {p.native_id: p for p in store.posts("r")}
+    assert posts["2"].duplicate_of == posts["1"].id  # a near-duplicate, by its text
+    assert posts["9"].duplicate_of == posts["2"].id  # the repost, by key: not "1", not None
+    # A repost whose original is not stored falls back to its text.
+    assert posts["10"].duplicate_of == posts["1"].id
+    # A full re-link keeps the explicit link.
+    link_duplicates(store, "r")
+    assert {p.native_id: p.duplicate_of for p in store.posts("r")} == \
+        {k: p.duplicate_of for k, p in posts.items()}

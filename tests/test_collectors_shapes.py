@@ -23,29 +23,38 @@ ROOT = "at://did:plc:desk01/app.bsky.feed.post/3lroot0000a2a"
 R1 = "at://did:plc:carol03/app.bsky.feed.post/3lreply001b2b"
 R2 = "at://did:plc:dave04/app.bsky.feed.post/3lreply002c2c"
 ORIGINAL = "at://did:plc:erin05/app.bsky.feed.post/3lorig0003d2d"
+REPOST = "at://did:plc:desk01/app.bsky.feed.repost/3lrepost04e2e"
 
 
 # -- Bluesky -----------------------------------------------------------------------------
 
-def test_bluesky_author_feed_links_a_repost_to_its_original():
+def test_bluesky_author_feed_gives_a_repost_and_its_original():
     skipped: list[str] = []
     posts = bluesky.parse(fixture("bluesky", "getAuthorFeed.json"), skipped=skipped)
-    assert [p.native_id for p in posts] == [ROOT, ORIGINAL, R2]
-    repost = posts[1]
-    # The original's own author, text and counts; who reposted it is kept, not a new post.
-    assert repost.author == "erin.bsky.social" and repost.text.startswith("The call with Maduro")
-    assert repost.reposts == 7 and repost.raw["reason"]["by"]["handle"] == "newsdesk.bsky.social"
-    assert repost.url == "https://bsky.app/profile/erin.bsky.social/post/3lorig0003d2d"
-    assert posts[2].reply_to == R1
+    assert [p.native_id for p in posts] == [ROOT, ORIGINAL, REPOST, R2]
+    original, repost = posts[1], posts[2]
+    # The original: its own author, text and counts.
+    assert original.author == "erin.bsky.social" and original.text.startswith("The call with Maduro")
+    assert original.reposts == 7 and "repost_of" not in original.raw
+    assert original.url == "https://bsky.app/profile/erin.bsky.social/post/3lorig0003d2d"
+    # The repost: who reposted it and when, the original's text, no counts of its own.
+    assert repost.author == "newsdesk.bsky.social" and repost.text == original.text
+    assert repost.created_at == datetime(2025, 11, 20, 14, 30, tzinfo=timezone.utc)
+    assert (repost.likes, repost.reposts, repost.replies) == (0, 0, 0)
+    assert repost.raw["repost_of"] == f"bluesky:{ORIGINAL}"
+    assert posts[3].reply_to == R1
     assert len(skipped) == 1 and "item 3" in skipped[0] and "no record text" in skipped[0]
 
 
-def test_bluesky_timeline_reposts_of_one_post_are_one_post():
+def test_bluesky_timeline_reposts_of_one_post_store_the_original_once():
     posts = bluesky.parse(fixture("bluesky", "getTimeline.json"))
-    assert [p.native_id for p in posts] == [ORIGINAL, ORIGINAL, R1, ROOT]
-    assert {p.raw["reason"]["by"]["handle"] for p in posts[:2]} == \
-        {"carol.bsky.social", "dave.bsky.social"}
-    assert "reason" not in posts[3].raw  # a pinned post is no repost
+    # Two reposts without the repost record's URI: each gets one from who reposted what.
+    assert [p.native_id for p in posts] == [
+        ORIGINAL, f"at://did:plc:carol03/app.bsky.feed.repost/?subject={ORIGINAL}",
+        f"at://did:plc:dave04/app.bsky.feed.repost/?subject={ORIGINAL}", R1, ROOT]
+    assert [p.author for p in posts[1:3]] == ["carol.bsky.social", "dave.bsky.social"]
+    assert all(p.raw["repost_of"] == f"bluesky:{ORIGINAL}" for p in posts[1:3])
+    assert not any("repost_of" in p.raw for p in posts[3:])  # a pinned post is no repost
 
 
 def test_bluesky_post_thread_has_parents_and_replies_and_leaves_out_unseen_nodes():
@@ -85,13 +94,19 @@ def test_mastodon_context_ancestors_and_descendants_with_replies_linked_by_uri()
     assert posts[1].reply_to == "113500000000000002"
 
 
-def test_mastodon_boosts_are_the_boosted_status_once():
+def test_mastodon_boosts_give_the_boosted_status_once_and_each_boost():
     posts = mastodon.parse(fixture("mastodon", "home_timeline_boosts.json"))
     boosted = "https://mastodon.social/users/newsdesk/statuses/113500000000000001"
-    assert [p.native_id for p in posts[:2]] == [boosted, boosted]
-    assert {p.raw["reblogged_by"] for p in posts[:2]} == {"fay", "erin"}
-    assert all(p.author == "newsdesk" and p.reposts == 4 for p in posts[:2])
+    assert [p.native_id for p in posts[:3]] == [
+        boosted, "https://mastodon.social/users/fay/statuses/113500000000000011/activity",
+        "https://mastodon.social/users/erin/statuses/113500000000000010/activity"]
+    assert posts[0].author == "newsdesk" and posts[0].reposts == 4
     assert posts[0].url == "https://mastodon.social/@newsdesk/113500000000000001"
+    assert [p.author for p in posts[1:3]] == ["fay", "erin"]
+    assert all(p.raw["repost_of"] == f"mastodon:{boosted}" and p.text == posts[0].text
+               and p.reposts == p.likes == 0 for p in posts[1:3])
+    assert posts[1].created_at == datetime(2025, 11, 20, 15, 1, tzinfo=timezone.utc)
+    assert "repost_of" not in posts[3].raw
 
 
 # -- Reddit ------------------------------------------------------------------------------
@@ -118,20 +133,33 @@ def test_reddit_refuses_something_that_is_not_a_listing():
 
 # -- X -----------------------------------------------------------------------------------
 
-def test_x_retweets_are_their_original_with_its_full_text_and_partial_errors_are_kept():
+def test_x_retweets_give_the_original_whole_and_each_retweet_and_keep_partial_errors():
     skipped: list[str] = []
     posts = x.parse(fixture("x", "search_recent_retweets.json"), skipped=skipped)
     assert [p.native_id for p in posts] == ["1991600000000000014", "1991600000000000001",
-                                           "1991600000000000001"]
+                                           "1991600000000000012", "1991600000000000011"]
     original = posts[1]
     assert "…" not in original.text and original.text.endswith("Talks first, pressure second.")
     assert original.author == "analyst" and original.reposts == 250 + 12
-    assert {p.raw["retweeted_by"] for p in posts[1:]} == {"fan_one", "fan_two"}
+    assert "repost_of" not in original.raw
+    # Each retweet: its own id, author and time, the original's whole text, no copied counts.
+    assert [p.author for p in posts[2:]] == ["fan_two", "fan_one"]
+    assert all(p.text == original.text and p.raw["repost_of"] == "x:1991600000000000001"
+               and (p.likes, p.reposts, p.replies) == (0, 0, 0) for p in posts[2:])
+    assert posts[3].created_at == datetime(2025, 11, 20, 15, 30, tzinfo=timezone.utc)
+    assert posts[3].url == "https://x.com/fan_one/status/1991600000000000011"
     # The retweet whose original is missing is refused, never stored with its cut text;
     # the response's partial error is reported too.
     assert any("1991600000000000013 retweets 1991600000000000099" in s for s in skipped)
     assert any("Not Found Error (1991600000000000099)" in s for s in skipped)
     assert len(skipped) == 2
+
+
+def test_x_an_original_also_in_data_is_one_post():
+    page = fixture("x", "search_recent_retweets.json")
+    page["data"].append(page["includes"]["tweets"][0])
+    ids = [p.native_id for p in x.parse(page)]
+    assert ids.count("1991600000000000001") == 1 and len(ids) == 4
 
 
 # -- YouTube -----------------------------------------------------------------------------
@@ -169,15 +197,15 @@ def db(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("platform,name,stored", [
-    ("bluesky", "getAuthorFeed.json", 3),
-    ("bluesky", "getTimeline.json", 3),
+    ("bluesky", "getAuthorFeed.json", 4),
+    ("bluesky", "getTimeline.json", 5),
     ("bluesky", "getPostThread.json", 3),
     ("bluesky", "getQuotes.json", 1),
     ("mastodon", "status.json", 1),
     ("mastodon", "context.json", 2),
-    ("mastodon", "home_timeline_boosts.json", 2),
+    ("mastodon", "home_timeline_boosts.json", 4),
     ("reddit", "comment_tree.json", 3),
-    ("x", "search_recent_retweets.json", 2),
+    ("x", "search_recent_retweets.json", 4),
     ("youtube", "commentThreads_channel.json", 3),
     ("rss", "reddit_odd_dates.rss", 3),
 ])
@@ -187,12 +215,36 @@ def test_import_reads_each_shape(db, capsys, platform, name, stored):
     assert db.count_posts("maduro") == stored
 
 
-def test_import_stores_a_retweeted_post_once_with_its_own_counts(db):
-    assert main(["import", "--platform", "x", str(FIXTURES / "x" / "search_recent_retweets.json")]) == 0
+def test_import_links_retweets_to_their_original_and_counts_them_as_reposts(db):
+    from nlp.summarize import build_evidence, get_writer
+    from reactions.pipeline import classify
+    from tests.conftest import KeywordClassifier
+
+    path = str(FIXTURES / "x" / "search_recent_retweets.json")
+    assert main(["import", "--platform", "x", path]) == 0
     posts = {p.native_id: p for p in db.posts("maduro")}
-    assert set(posts) == {"1991600000000000014", "1991600000000000001"}
-    assert posts["1991600000000000001"].reposts == 262
-    assert not any(p.text.startswith("RT @") for p in posts.values())
+    original = posts["1991600000000000001"]
+    assert original.text.endswith("Talks first, pressure second.") and original.reposts == 262
+    assert original.duplicate_of is None
+    retweets = [posts["1991600000000000011"], posts["1991600000000000012"]]
+    assert [p.duplicate_of for p in retweets] == [original.id, original.id]
+    assert [p.author for p in retweets] == ["fan_one", "fan_two"]
+    assert not any(p.text.startswith("RT @") or "…" in p.text for p in posts.values())
+    assert posts["1991600000000000014"].duplicate_of is None  # a quote is a post of its own
+    # Reading the page again adds nothing and keeps the links.
+    assert main(["import", "--platform", "x", path]) == 0
+    assert db.count_posts("maduro") == 4
+    # Totals: the original and its two retweets are 3 posts, 2 of them reposts; the
+    # retweets never stand as quotes.
+    story = db.get_story("maduro")
+    classify(db, story, classifier=KeywordClassifier())
+    items = [(p, s) for p, s in db.classified_posts("maduro")
+             if p.native_id != "1991600000000000014"]
+    evidence = build_evidence(story, items)
+    bucket = evidence.buckets["neutral"]
+    assert (bucket.count, bucket.reposts, bucket.unique) == (3, 2, 1)
+    assert [q.native_id for q in bucket.quotes] == ["1991600000000000001"]
+    assert "3 posts, 2 of them reposts" in get_writer("template").write(evidence).paragraph
 
 
 def test_collectors_stay_a_leaf():
