@@ -131,10 +131,12 @@ def parse_feed_item(item: dict[str, Any]) -> Post | list[Post] | None:
     if original is None or not (isinstance(reason, dict) and reason.get("$type") == REPOST):
         return original
     by = reason.get("by") or {}
-    uri = reason.get("uri") or (f"at://{by['did']}/app.bsky.feed.repost/?subject={original.native_id}"
-                                if by.get("did") else None)
+    uri = reason.get("uri")
+    if not uri and by.get("did"):
+        uri = f"at://{by['did']}/app.bsky.feed.repost/?subject={original.native_id}"
     if not uri:
-        raise ValueError(f"repost of {original.native_id} names neither its URI nor who reposted it")
+        raise ValueError(f"repost of {original.native_id} names neither its URI nor who "
+                         "reposted it")
     repost = repost_post(original, native_id=uri, author=by.get("handle") or by.get("did"),
                          created_at=parse_timestamp(reason.get("indexedAt")),
                          raw={"reason": reason, "post": {"uri": original.native_id}})

@@ -34,7 +34,8 @@ def test_bluesky_author_feed_gives_a_repost_and_its_original():
     assert [p.native_id for p in posts] == [ROOT, ORIGINAL, REPOST, R2]
     original, repost = posts[1], posts[2]
     # The original: its own author, text and counts.
-    assert original.author == "erin.bsky.social" and original.text.startswith("The call with Maduro")
+    assert original.author == "erin.bsky.social"
+    assert original.text.startswith("The call with Maduro")
     assert original.reposts == 7 and "repost_of" not in original.raw
     assert original.url == "https://bsky.app/profile/erin.bsky.social/post/3lorig0003d2d"
     # The repost: who reposted it and when, the original's text, no counts of its own.

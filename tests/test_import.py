@@ -78,3 +78,24 @@ def test_import_needs_a_story_when_there_are_several(db, capsys):
     assert "--story" in capsys.readouterr().err
     assert main(["import", "--platform", "x", "--story", "other", path]) == 0
     assert db.count_posts("other") == 2 and db.count_posts("maduro") == 0
+
+
+def test_retweets_link_to_an_original_from_an_earlier_import(db, tmp_path, capsys):
+    retweets = json.loads((FIXTURES / "x" / "search_recent_retweets.json").read_text())
+    original = retweets["includes"]["tweets"][0]
+    first = tmp_path / "original.json"
+    users = retweets["includes"]["users"]
+    first.write_text(json.dumps({"data": [original], "includes": {"users": users},
+                                 "meta": {"result_count": 1}}))
+    assert main(["import", "--platform", "x", str(first)]) == 0
+    (stored,) = db.posts("maduro")
+    page = str(FIXTURES / "x" / "search_recent_retweets.json")
+    assert main(["import", "--platform", "x", page]) == 0
+    out = capsys.readouterr().out
+    # The retweet whose original is missing is reported and skipped; the others are linked.
+    assert "1991600000000000013 retweets 1991600000000000099" in out
+    posts = {p.native_id: p for p in db.posts("maduro")}
+    assert "1991600000000000013" not in posts and len(posts) == 4
+    assert posts["1991600000000000001"].id == stored.id and stored.duplicate_of is None
+    assert posts["1991600000000000011"].duplicate_of == stored.id
+    assert posts["1991600000000000012"].duplicate_of == stored.id
