@@ -153,7 +153,7 @@ def parse_items(
             if not isinstance(item, dict):
                 raise ValueError("item is not an object")
             parsed = parse_item(item)
-            found = parsed if isinstance(parsed, list) else [parsed] if parsed else []
+            found = parsed if isinstance(parsed, list) else [] if parsed is None else [parsed]
             for post in found:
                 check_text(post)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
