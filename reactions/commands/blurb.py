@@ -18,7 +18,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from datetime import timedelta
 
-    from reactions.commands._common import open_store
+    from reactions.commands._common import explain_unclassified, not_classified_yet, open_store
     from reactions.models import utcnow
     from reactions.pipeline import parse_window, summarize
     from reactions.render import render_summary
@@ -37,5 +37,7 @@ def run(args) -> int:
         summary = store.summary_for_window(story.slug, window, newer_than=newer_than)
     if summary is None:
         summary = summarize(store, story, since=window)
+    if explain_unclassified(summary, story, not_classified_yet(store, story)):
+        return 1
     print(render_summary(summary, story, args.format))
     return 0
