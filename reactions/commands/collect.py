@@ -5,6 +5,10 @@ says which retry is under way, and the source's line says how many there were. A
 whose credentials are missing is skipped at once, in one line naming the variables.
 """
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 HELP = "collect new posts for a story (or every active story) once"
 
 
@@ -30,43 +34,48 @@ class RetryCounter:
             self.on_retry(details)
 
 
-def quiet_retries(verbose: bool) -> RetryCounter:
-    """Replace stamina's one-warning-per-retry logging by a counter (kept with -v)."""
+@contextmanager
+def quiet_retries(verbose: bool) -> Iterator[RetryCounter]:
+    """For the command's duration: stamina's one-warning-per-retry logging replaced by a
+    counter (kept as well with -v), and the pipeline's per-source log lines silenced, since
+    each source's outcome is printed. Both are restored afterwards."""
     import stamina.instrumentation as instrumentation
 
     counter = RetryCounter()
-    hooks = list(instrumentation.get_on_retry_hooks()) if verbose else []
-    instrumentation.set_on_retry_hooks([*hooks, counter])
-    return counter
+    before = instrumentation.get_on_retry_hooks()
+    pipeline_log = logging.getLogger("reactions.pipeline")
+    level = pipeline_log.level
+    instrumentation.set_on_retry_hooks([*before, counter] if verbose else [counter])
+    if not verbose:
+        pipeline_log.setLevel(logging.CRITICAL)
+    try:
+        yield counter
+    finally:
+        instrumentation.set_on_retry_hooks(list(before))
+        pipeline_log.setLevel(level)
 
 
 def run(args) -> int:
-    import logging
-
     from reactions.commands._common import open_store, progress_bar, stories_for
     from reactions.pipeline import collect
 
-    verbose = getattr(args, "verbose", False)
-    if not verbose:
-        # Each source's outcome is printed below; the pipeline's log lines would repeat it.
-        logging.getLogger("reactions.pipeline").setLevel(logging.CRITICAL)
-    retries = quiet_retries(verbose)
     store = open_store()
     failed = False
-    for story in stories_for(store, args.story):
-        for source in story.sources:
-            if args.source and source.name not in args.source:
-                continue
-            where = f"{story.slug}/{source.name}"
-            retries.count, retries.waited = 0, 0.0
-            with progress_bar(f"collecting {where}", unit="posts") as advance:
-                retries.on_retry = lambda d, advance=advance, where=where: advance.describe(
-                    f"collecting {where} (retry {d.retry_num}: {type(d.caused_by).__name__})")
-                results = collect(store, story, sources=[source.name], progress=advance)
-            for r in results:
-                print(source_line(story.slug, r, retries))
-                if r.error and "credentials missing" not in r.error:
-                    failed = True
+    with quiet_retries(getattr(args, "verbose", False)) as retries:
+        for story in stories_for(store, args.story):
+            for source in story.sources:
+                if args.source and source.name not in args.source:
+                    continue
+                where = f"{story.slug}/{source.name}"
+                retries.count, retries.waited = 0, 0.0
+                with progress_bar(f"collecting {where}", unit="posts") as advance:
+                    retries.on_retry = lambda d, advance=advance, where=where: advance.describe(
+                        f"collecting {where} (retry {d.retry_num}: {type(d.caused_by).__name__})")
+                    results = collect(store, story, sources=[source.name], progress=advance)
+                for r in results:
+                    print(source_line(story.slug, r, retries))
+                    if r.error and "credentials missing" not in r.error:
+                        failed = True
     return 1 if failed else 0
 
 
