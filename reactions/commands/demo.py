@@ -35,7 +35,8 @@ def run(args) -> int:
               "the rest")
     with progress_bar("classifying", total=len(store.posts_without_stance(story.slug))) as advance:
         classify(store, story, model=settings.stance_model, progress=advance)
-    summary = summarize(store, story)
+    with progress_bar("writing the paragraph"):
+        summary = summarize(store, story)
     print()
     print(render_summary(summary, story, "text"))
     print(f"\ndone in {time.perf_counter() - started:.1f} s; database: "
@@ -44,7 +45,7 @@ def run(args) -> int:
         from reactions.commands.dashboard import launch
 
         return launch(settings.dashboard_port)
-    print("open the dashboard with: python -m reactions dashboard")
+    print("open the dashboard with: reactions dashboard")
     return 0
 
 
@@ -59,10 +60,16 @@ def teach_like_an_editor(store, story, settings, limit: int) -> int:
     from reactions.commands.label import label_loop
     from reactions.models import normalize_label
 
-    clf = load_classifier(settings.stance_model, review_below=settings.review_threshold)
+    from reactions.commands._common import progress_bar
 
-    def team_label(post, guess, confidence):
-        label = (post.raw or {}).get("label")
-        return normalize_label(label) if label else None
+    with progress_bar("loading the stance model"):
+        clf = load_classifier(settings.stance_model, review_below=settings.review_threshold)
 
-    return label_loop(store, story, clf, limit, team_label, batch=8, labeller="demo: team labels")
+    with progress_bar("an editor labels the posts active learning picks", total=limit) as advance:
+        def team_label(post, guess, confidence):
+            advance()
+            label = (post.raw or {}).get("label")
+            return normalize_label(label) if label else None
+
+        return label_loop(store, story, clf, limit, team_label, batch=8,
+                          labeller="demo: team labels")

@@ -15,6 +15,7 @@ def run(args) -> int:
         explain_unclassified,
         not_classified_yet,
         open_store,
+        progress_bar,
         stories_for,
     )
     from reactions.pipeline import parse_window, summarize
@@ -24,7 +25,8 @@ def run(args) -> int:
     code = 0
     for story in stories_for(store, args.story):
         pending = not_classified_yet(store, story)
-        summary = summarize(store, story, since=window)
+        with progress_bar(f"writing the paragraph for {story.slug}"):
+            summary = summarize(store, story, since=window)
         if explain_unclassified(summary, story, pending):
             code = 1
             continue
