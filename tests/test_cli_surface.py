@@ -18,8 +18,13 @@ from reactions import schema as t
 from reactions.cli import main
 from reactions.models import utcnow
 from reactions.store import Store
+from tests import test_cli
 from tests.conftest import ROOT
-from tests.test_cli import fake_stance, run_cli, story_file  # noqa: F401 (fixtures)
+from tests.test_cli import run_cli
+
+# The same fixtures as tests/test_cli.py: a story on a small posts file, a fake classifier.
+story_file = test_cli.story_file
+fake_stance = test_cli.fake_stance
 
 
 def second_story(story_file, slug):

@@ -57,10 +57,9 @@ def teach_like_an_editor(store, story, settings, limit: int) -> int:
     wrote next to each sample post, so what it prints is the few-label path, said plainly.
     """
     from nlp.stance import load_classifier
+    from reactions.commands._common import progress_bar
     from reactions.commands.label import label_loop
     from reactions.models import normalize_label
-
-    from reactions.commands._common import progress_bar
 
     with progress_bar("loading the stance model"):
         clf = load_classifier(settings.stance_model, review_below=settings.review_threshold)
