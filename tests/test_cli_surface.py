@@ -9,6 +9,7 @@ import sys
 import time
 import tomllib
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 import stamina
@@ -134,6 +135,19 @@ def test_delete_story_removes_everything_filed_under_it(store, story):
     store.add_label(story.slug, ids[0], "skeptics", source="human")
     run_id = store.start_run(story.slug, "bluesky")
     store.finish_run(run_id, added=4, pages=1)
+    store.save_embeddings("test-encoder", {pid: np.ones(4, dtype=np.float32) for pid in ids})
+    with store.begin() as conn:
+        sub = conn.execute(sa.insert(t.subscriptions).values(
+            story=story.slug, address="desk@example.org", period="daily", active=True,
+            created_at=now)).inserted_primary_key[0]
+        conn.execute(sa.insert(t.digests).values(subscription_id=sub, period_key="2026-11-27",
+                                                 status="sent", attempts=1))
+        rule = conn.execute(sa.insert(t.alert_rules).values(
+            story=story.slug, kind="volume_spike", params={}, channel="dashboard", active=True,
+            created_at=now)).inserted_primary_key[0]
+        conn.execute(sa.insert(t.alerts).values(
+            rule_id=rule, story=story.slug, kind="volume_spike", fired_at=now, message="m",
+            details={}, delivered={}))
 
     result = store.delete_story(story.slug)
 
@@ -142,9 +156,13 @@ def test_delete_story_removes_everything_filed_under_it(store, story):
     assert store.count_posts("other") == 1 and store.count_posts() == 1
     assert store.last_runs() == [] and store.labels(story.slug) == []
     with store.engine.connect() as conn:
-        for table in (t.stances, t.story_posts, t.runs, t.labels):
+        for table in (t.stances, t.story_posts, t.runs, t.labels, t.subscriptions, t.alerts,
+                      t.alert_rules, t.dedup_keys):
             assert conn.execute(sa.select(sa.func.count()).select_from(table)
                                 .where(table.c.story == story.slug)).scalar_one() == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.digests)).scalar_one() == 0
+        kept = conn.execute(sa.select(t.embeddings.c.post_id)).scalars().all()
+    assert kept == [p.id for p in store.posts("other")]  # only the shared post's embedding
 
 
 def test_blurb_and_summarize_tell_unclassified_from_empty(capsys, story_file, fake_stance):
