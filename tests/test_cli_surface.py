@@ -223,3 +223,15 @@ def test_retries_are_counted_not_logged(caplog):
     result.error = "hackernews: connection failed"
     assert source_line("s", result, retries) == (
         "s/hackernews: 0 new posts in 0 pages (2 retries); stopped: hackernews: connection failed")
+
+
+def test_progress_bars_on_a_terminal_and_none_in_a_pipe(capsys, story_file, fake_stance,
+                                                        monkeypatch):
+    run_cli(capsys, "story", "add", str(story_file))
+    code, _, err = run_cli(capsys, "collect", "cli-story")
+    assert code == 0 and err == ""  # captured output is not a terminal: no bar, no noise
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich treats stderr as a terminal
+    code, _, err = run_cli(capsys, "classify", "cli-story")
+    assert code == 0 and "classifying cli-story" in err and "0/3" in err  # a bar with a total
+    code, _, err = run_cli(capsys, "blurb", "cli-story", "--fresh")
+    assert code == 0 and "writing the paragraph for cli-story" in err
