@@ -1,7 +1,5 @@
 """`python -m reactions`: the command line."""
 
-import sys
+from reactions.cli import entry
 
-from reactions.cli import main
-
-sys.exit(main())
+entry()

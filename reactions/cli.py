@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from reactions import __version__
@@ -79,3 +80,21 @@ def main(argv: list[str] | None = None) -> int:
     except user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def entry() -> None:
+    """The `reactions` console script and `python -m reactions`: `main`, safe in a pipe.
+
+    When the reader of stdout goes away (`reactions status --json | head`), the command
+    ends quietly with the shell's usual status for SIGPIPE instead of a BrokenPipeError
+    traceback.
+    """
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at /dev/null so that flush is silent.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 128 + 13  # 128 + SIGPIPE, as for any command whose reader went away
+    sys.exit(code)

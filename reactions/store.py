@@ -174,6 +174,37 @@ class Store:
                 .values(active=active, updated_at=utcnow())
             )
 
+    def delete_story(self, slug: str) -> dict[str, int]:
+        """Delete a story and everything filed under it, in one transaction.
+
+        Its stances, labels, summaries, cursors, runs, subscriptions (with their digests),
+        alert rules and alerts go; posts go too unless another story also holds them.
+        Returns how many posts were in the story and how many were deleted with it.
+        """
+        self.get_story(slug)
+        in_story = sa.select(t.story_posts.c.post_id).where(t.story_posts.c.story == slug)
+        elsewhere = sa.select(t.story_posts.c.post_id).where(t.story_posts.c.story != slug)
+        with self.begin() as conn:
+            post_ids = set(conn.execute(in_story).scalars())
+            shared = set(conn.execute(elsewhere.where(t.story_posts.c.post_id.in_(in_story)))
+                         .scalars())
+            orphans = sorted(post_ids - shared)
+            subscriptions = sa.select(t.subscriptions.c.id).where(t.subscriptions.c.story == slug)
+            conn.execute(sa.delete(t.digests).where(t.digests.c.subscription_id.in_(subscriptions)))
+            for table in (t.subscriptions, t.alerts, t.alert_rules, t.dedup_keys, t.runs,
+                          t.cursors, t.summaries, t.labels, t.stances, t.story_posts):
+                conn.execute(sa.delete(table).where(table.c.story == slug))
+            for start in range(0, len(orphans), CHUNK):
+                chunk = orphans[start : start + CHUNK]
+                conn.execute(sa.update(t.posts).where(t.posts.c.duplicate_of.in_(chunk))
+                             .values(duplicate_of=None))
+                conn.execute(sa.delete(t.dedup_keys).where(t.dedup_keys.c.post_id.in_(chunk)))
+                conn.execute(sa.delete(t.embeddings).where(t.embeddings.c.post_id.in_(chunk)))
+                conn.execute(sa.delete(t.posts).where(t.posts.c.id.in_(chunk)))
+            # Tables added later that reference the story are cleared by ON DELETE CASCADE.
+            conn.execute(sa.delete(t.stories).where(t.stories.c.slug == slug))
+        return {"posts": len(post_ids), "posts_deleted": len(orphans)}
+
     # -- posts -------------------------------------------------------------------------
 
     def _insert(self, table: sa.Table):

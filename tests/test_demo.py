@@ -25,7 +25,7 @@ def test_demo_end_to_end_twice(tmp_path):
     assert seconds < 120, f"demo took {seconds:.0f} s"
     assert "What people are saying" in out and "Discussions on" in out
     assert "supporters" in out and "skeptics" in out and "neutral" in out
-    assert "python -m reactions dashboard" in out
+    assert "open the dashboard with: reactions dashboard" in out
 
     db = tmp_path / "reactions.db"
     with sqlite3.connect(db) as conn:

@@ -18,7 +18,12 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from datetime import timedelta
 
-    from reactions.commands._common import open_store
+    from reactions.commands._common import (
+        explain_unclassified,
+        not_classified_yet,
+        open_store,
+        progress_bar,
+    )
     from reactions.models import utcnow
     from reactions.pipeline import parse_window, summarize
     from reactions.render import render_summary
@@ -36,6 +41,9 @@ def run(args) -> int:
             newer_than = max(newer_than, recent) if newer_than else recent
         summary = store.summary_for_window(story.slug, window, newer_than=newer_than)
     if summary is None:
-        summary = summarize(store, story, since=window)
+        with progress_bar(f"writing the paragraph for {story.slug}"):
+            summary = summarize(store, story, since=window)
+    if explain_unclassified(summary, story, not_classified_yet(store, story)):
+        return 1
     print(render_summary(summary, story, args.format))
     return 0

@@ -19,7 +19,8 @@ def run(args) -> int:
     store = open_store()
     model = args.model or get_settings().stance_model
     for story in stories_for(store, args.story):
-        with progress_bar(f"classifying {story.slug}") as advance:
+        todo = store.count_posts(story.slug) if args.redo else len(store.posts_without_stance(story.slug))
+        with progress_bar(f"classifying {story.slug}", total=todo) as advance:
             counts = classify(store, story, model=model, progress=advance, redo=args.redo)
         done = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing new"
         print(f"{story.slug}: {done}")

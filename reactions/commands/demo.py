@@ -35,7 +35,8 @@ def run(args) -> int:
               "the rest")
     with progress_bar("classifying", total=len(store.posts_without_stance(story.slug))) as advance:
         classify(store, story, model=settings.stance_model, progress=advance)
-    summary = summarize(store, story)
+    with progress_bar("writing the paragraph"):
+        summary = summarize(store, story)
     print()
     print(render_summary(summary, story, "text"))
     print(f"\ndone in {time.perf_counter() - started:.1f} s; database: "
@@ -44,7 +45,7 @@ def run(args) -> int:
         from reactions.commands.dashboard import launch
 
         return launch(settings.dashboard_port)
-    print("open the dashboard with: python -m reactions dashboard")
+    print("open the dashboard with: reactions dashboard")
     return 0
 
 
@@ -56,13 +57,18 @@ def teach_like_an_editor(store, story, settings, limit: int) -> int:
     wrote next to each sample post, so what it prints is the few-label path, said plainly.
     """
     from nlp.stance import load_classifier
+    from reactions.commands._common import progress_bar
     from reactions.commands.label import label_loop
     from reactions.models import normalize_label
 
-    clf = load_classifier(settings.stance_model, review_below=settings.review_threshold)
+    with progress_bar("loading the stance model"):
+        clf = load_classifier(settings.stance_model, review_below=settings.review_threshold)
 
-    def team_label(post, guess, confidence):
-        label = (post.raw or {}).get("label")
-        return normalize_label(label) if label else None
+    with progress_bar("an editor labels the posts active learning picks", total=limit) as advance:
+        def team_label(post, guess, confidence):
+            advance()
+            label = (post.raw or {}).get("label")
+            return normalize_label(label) if label else None
 
-    return label_loop(store, story, clf, limit, team_label, batch=8, labeller="demo: team labels")
+        return label_loop(store, story, clf, limit, team_label, batch=8,
+                          labeller="demo: team labels")

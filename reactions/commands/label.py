@@ -79,8 +79,11 @@ def run(args, *, ask=input) -> int:
 
     store = open_store()
     story = store.get_story(args.story)
-    clf = load_classifier(args.model or get_settings().stance_model,
-                          review_below=get_settings().review_threshold)
+    from reactions.commands._common import progress_bar
+
+    with progress_bar("loading the stance model"):
+        clf = load_classifier(args.model or get_settings().stance_model,
+                              review_below=get_settings().review_threshold)
     if getattr(args, "teacher", 0):
         posts = [p for p in store.posts(story.slug) if p.text.strip() and p.duplicate_of is None
                  and (not p.language or p.language in clf.languages)]

@@ -1,10 +1,51 @@
-"""`reactions status`: per story and source, the last run, posts added, last error, next run."""
+"""`reactions status`: per story and source, the last run, posts added, last error, next run.
 
-HELP = "show the last collection run of each story and source"
+Every source of every story is listed, including those that never ran yet, so a source
+that the scheduler has not reached (or that a typo keeps from running) is visible.
+"""
+
+HELP = "show the last collection run of every story's sources (never-run ones included)"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--json", action="store_true", help="print JSON (one object per source)")
+
+
+def source_statuses(store) -> list[dict]:
+    """One row per (story, source): the story's sources in their order, then any source that
+    ran before but is no longer in the story's definition. Never-run sources have
+    `state: "never run"` and null run fields."""
+    runs = {(r["story"], r["source"]): r for r in store.last_runs()}
+    rows = []
+    for story in store.list_stories():
+        names = [s.name for s in story.sources]
+        names += sorted(src for (slug, src) in runs if slug == story.slug and src not in names)
+        for name in dict.fromkeys(names):
+            run = runs.get((story.slug, name))
+            row = {
+                "story": story.slug, "source": name,
+                "story_active": story.active,
+                "in_definition": name in {s.name for s in story.sources},
+                "state": run_state(run),
+                "started_at": None, "finished_at": None, "added": None, "pages": None,
+                "error": None, "next_run": None,
+            }
+            if run:
+                row.update({k: run[k] for k in ("started_at", "finished_at", "added", "pages",
+                                                  "error", "next_run")})
+            rows.append(row)
+    return rows
+
+
+def run_state(run) -> str:
+    if run is None:
+        return "never run"
+    if run["finished_at"] is None:
+        return "running"
+    error = run["error"] or ""
+    if "credentials missing" in error:
+        return "skipped"
+    return "failed" if error else "ok"
 
 
 def run(args) -> int:
@@ -13,16 +54,31 @@ def run(args) -> int:
     from reactions.commands._common import open_store
 
     store = open_store()
-    runs = store.last_runs()
+    rows = source_statuses(store)
     if args.json:
-        print(json.dumps(runs, default=str, indent=2))
+        print(json.dumps(rows, default=str, indent=2))
         return 0
-    if not runs:
-        print("no collection runs yet: try `reactions collect` or `reactions run`")
-    for r in runs:
+    if not rows:
+        print("no stories yet: add one with `reactions story add FILE` or run `reactions init`")
+    for r in rows:
+        where = f"{r['story']}/{r['source']}"
+        notes = []
+        if not r["story_active"]:
+            notes.append("story paused")
+        if not r["in_definition"]:
+            notes.append("no longer in the story")
+        note = f" ({', '.join(notes)})" if notes else ""
+        if r["state"] == "never run":
+            print(f"{where}: never run yet{note}")
+            continue
         when = r["finished_at"] or r["started_at"]
+        if r["state"] == "skipped":
+            reason = r["error"].split(": ", 1)[-1]
+            print(f"{where}: {reason} (last tried {when:%Y-%m-%d %H:%M} UTC){note}")
+            continue
         nxt = r["next_run"].isoformat(timespec="minutes") if r["next_run"] else "-"
+        state = "" if r["state"] in ("ok", "failed") else f" [{r['state']}]"
         err = f"  error: {r['error']}" if r["error"] else ""
-        print(f"{r['story']}/{r['source']}: last run {when:%Y-%m-%d %H:%M} UTC, "
-              f"{r['added']} added, next {nxt}{err}")
+        print(f"{where}: last run {when:%Y-%m-%d %H:%M} UTC, {r['added']} added, "
+              f"next {nxt}{state}{note}{err}")
     return 0

@@ -11,12 +11,24 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from reactions.commands._common import open_store, stories_for
+    from reactions.commands._common import (
+        explain_unclassified,
+        not_classified_yet,
+        open_store,
+        progress_bar,
+        stories_for,
+    )
     from reactions.pipeline import parse_window, summarize
 
     store = open_store()
     window = parse_window(args.since)
+    code = 0
     for story in stories_for(store, args.story):
-        summary = summarize(store, story, since=window)
+        pending = not_classified_yet(store, story)
+        with progress_bar(f"writing the paragraph for {story.slug}"):
+            summary = summarize(store, story, since=window)
+        if explain_unclassified(summary, story, pending):
+            code = 1
+            continue
         print(f"{story.slug}: {summary.paragraph}")
-    return 0
+    return code
