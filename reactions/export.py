@@ -52,6 +52,7 @@ class PostQuery:
     filters: Filters = field(default_factory=Filters)
     search: str = ""
     buckets: tuple[str, ...] = ()
+    needs_review: bool = False  # only posts the model flagged and no editor has labelled
 
 
 def _select(q: PostQuery) -> Any:
@@ -89,6 +90,8 @@ def _select(q: PostQuery) -> Any:
         if PENDING in q.buckets:
             wanted.append(stances.c.label.is_(None))
         query = query.where(sa.or_(*wanted))
+    if q.needs_review:
+        query = query.where(stances.c.needs_review.is_(True), human.c.label.is_(None))
     return query
 
 
