@@ -64,6 +64,17 @@ def when(value: datetime | None, *, now: datetime | None = None) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC ({ago(value, now=now)})"
 
 
+def short_when(value: datetime | None, *, now: datetime | None = None) -> str:
+    """'19:04 (3 min ago)' today, '2026-11-25 19:04' before: for narrow table cells (UTC)."""
+    if value is None:
+        return "-"
+    now = now or utcnow()
+    value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if value.date() == now.astimezone(timezone.utc).date():
+        return f"{value:%H:%M} ({ago(value, now=now)})"
+    return f"{value:%Y-%m-%d %H:%M}"
+
+
 def ago(value: datetime | None, *, now: datetime | None = None) -> str:
     if value is None:
         return "never"
