@@ -108,9 +108,12 @@ def post_markdown(text: str) -> str:
     parts, last = [], 0
     for match in _URL.finditer(text):
         url = match.group(0)
-        trailing = ""
+        # Punctuation after a URL ends the sentence, not the URL; a closing bracket that
+        # closes one opened in the URL (Wikipedia's "(disambiguation)") stays.
         while url and url[-1] in _TRAILING:
-            trailing = url[-1] + trailing
+            closing = {")": "(", "]": "[", "}": "{"}.get(url[-1])
+            if closing and url.count(closing) >= url.count(url[-1]):
+                break
             url = url[:-1]
         start, end = match.start(), match.start() + len(url)
         parts.append(escape_markdown(text[last:start]))
