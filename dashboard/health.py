@@ -86,15 +86,15 @@ else:
     for column, (label, n) in zip(st.columns(4), counts.items()):
         column.metric(f"Sources {label}", n)
     st.dataframe(rows, hide_index=True, width="stretch", key="health", column_config={
-        "story": st.column_config.TextColumn(width=120),
-        "source": st.column_config.TextColumn(width=85),
-        "status": st.column_config.TextColumn(width=110),
-        "every": st.column_config.TextColumn(width=60),
-        "last run": st.column_config.TextColumn(width=120),
-        "took": st.column_config.TextColumn(width=45),
-        "posts added": st.column_config.TextColumn("added", width=50),
-        "next run": st.column_config.TextColumn(width=120),
-        "last error": st.column_config.TextColumn(width="large"),
+        "story": st.column_config.TextColumn(width=110),
+        "source": st.column_config.TextColumn(width=80),
+        "status": st.column_config.TextColumn(width=95),
+        "every": st.column_config.TextColumn(width=55),
+        "last run": st.column_config.TextColumn(width=115),
+        "took": st.column_config.TextColumn(width=40),
+        "posts added": st.column_config.TextColumn("added", width=45),
+        "next run": st.column_config.TextColumn(width=115),
+        "last error": st.column_config.TextColumn(width=150),
     })
     st.caption("Times are UTC. A source skipped for missing credentials runs once they are "
                "set in the environment of `reactions run`.")

@@ -37,7 +37,7 @@ COLUMNS = {
     "time": st.column_config.TextColumn("time (UTC)", width=112),
     "platform": st.column_config.TextColumn("platform", width=68),
     "author": st.column_config.TextColumn("author", width=82),
-    "text": st.column_config.TextColumn("text", width=190),
+    "text": st.column_config.TextColumn("text", width=182),
     "bucket": st.column_config.TextColumn("bucket", width=75),
     "confidence": st.column_config.ProgressColumn(
         "conf.", format="%d%%", min_value=0, max_value=100, width=52, color="#57606a",

@@ -115,7 +115,7 @@ with chart_right:
 
 def _quote(post: dict) -> str:
     """One quote as Markdown: the text escaped, the link only when it is plain http(s)."""
-    who = escape_markdown(post["author"] or post["platform"])
+    who = ui.escape_text(post["author"] or post["platform"])
     line = f"> {ui.post_markdown(' '.join(post['text'].split()))}\n>\n> — {who} on {post['platform']}"
     url = safe_url(post["url"])
     if url:

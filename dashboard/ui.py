@@ -94,16 +94,23 @@ def _span(minutes: int) -> str:
     return f"{minutes // 1440} days"
 
 
-# A URL inside post text: http(s), up to whitespace or a character that cannot end one.
-_URL = re.compile(r"https?://[^\s<>\"'`]+", re.I)
+def escape_text(text: str) -> str:
+    """`escape_markdown` for text that holds no http(s) or www. address (see post_markdown)."""
+    return escape_markdown(text)
+
+
+# A URL inside post text: http(s) or www., up to whitespace or a character that cannot end one.
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'`]+", re.I)
 _TRAILING = ".,;:!?)]}"
 
 
 def post_markdown(text: str) -> str:
     """Untrusted post text as Markdown: everything escaped, its http(s) links working.
 
-    Escaping a URL's characters would break it (a backslash in a link becomes %5C), so each
-    URL becomes an explicit link to itself, with the escaped URL as its text.
+    Streamlit's Markdown links bare http(s) and www. addresses by itself, backslashes
+    included (an escaped "_" in a link becomes %5C), so each such address becomes an
+    explicit link to itself, with the escaped address as its text (www. ones to http://,
+    as Markdown would).
     """
     parts, last = [], 0
     for match in _URL.finditer(text):
@@ -116,13 +123,13 @@ def post_markdown(text: str) -> str:
                 break
             url = url[:-1]
         start, end = match.start(), match.start() + len(url)
-        parts.append(escape_markdown(text[last:start]))
-        safe = safe_url(url)
+        parts.append(escape_text(text[last:start]))
+        safe = safe_url(url if "://" in url[:8] else "http://" + url)
         if safe:
             target = safe.replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")
-            parts.append(f"[{escape_markdown(url)}](<{target}>)")
-        else:
-            parts.append(escape_markdown(url))
+            parts.append(f"[{escape_text(url)}](<{target}>)")
+        else:  # shown as text; "www\." keeps Markdown from linking it anyway
+            parts.append(re.sub(r"^(www)\.", r"\1\\.", escape_text(url), flags=re.I))
         last = end
-    parts.append(escape_markdown(text[last:]))
+    parts.append(escape_text(text[last:]))
     return "".join(parts)

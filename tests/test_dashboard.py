@@ -435,6 +435,7 @@ def test_post_text_links_work_and_everything_else_is_escaped():
     assert markdown.startswith("see " + link)
     assert markdown.endswith("\\). \\*now\\* \\<b\\>x\\</b\\> javascript:alert\\(1\\)")
     assert "%5C" not in markdown and "](<javascript" not in markdown
+    assert ui.post_markdown("www.x_y.org/a") == "[www.x\\_y.org/a](<http://www.x_y.org/a>)"
 
 
 def test_numbers_shares_and_times_read_well():
