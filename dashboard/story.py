@@ -50,7 +50,10 @@ for column, bucket in zip(columns, BUCKETS):
                   ui.share(counts[bucket], total) if total else None,
                   delta_color="off", delta_arrow="off")
 columns[-1].metric(ui.bucket_label("unclassified"), ui.number(counts.get("unclassified", 0)))
-if not total:
+if not queries.count_posts(slug):
+    st.info("Nothing has been collected for this story yet: `python -m reactions collect "
+            f"{slug}` fetches posts once, `python -m reactions run` keeps collecting.")
+elif not total:
     st.info("No classified posts in this window: pick a longer window or other sources.")
 elif not queries.human_labels(slug):
     st.caption(ui.COLD_START_CAVEAT)
