@@ -110,6 +110,7 @@ def render(slug: str, filters: Filters) -> None:
     button_col.write("")
     button_col.download_button(
         f"Download all {ui.number(total)} matching posts",
-        data=lambda: export.export_bytes(queries.get_store(), query, fmt),
+        # Written when clicked, not on every rerun; the callable runs outside the script.
+        data=lambda store=queries.get_store(): export.export_bytes(store, query, fmt),
         file_name=f"{slug}-posts.{fmt}", mime=export.MIME[fmt], key="download_posts",
         on_click="ignore")

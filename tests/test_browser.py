@@ -12,6 +12,7 @@ runs). Screenshots are kept under artifacts/ (git-ignored).
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import socket
@@ -251,6 +252,23 @@ def test_every_page_with_the_demo_story(demo_dashboard, browser, width):
     for column in ("platform", "conf.", "review", "correct to"):
         assert column in posts
     assert "bluesky" in posts and "reddit" in posts
+
+    # The download holds the whole filtered set, written when clicked.
+    downloads = ARTIFACTS / f"downloads-{width}"
+    shutil.rmtree(downloads, ignore_errors=True)
+    downloads.mkdir(parents=True)
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
+                            {"behavior": "allow", "downloadPath": str(downloads)})
+    button = next(b for b in browser.find_elements(By.TAG_NAME, "button")
+                  if b.text.startswith("Download all"))
+    browser.execute_script("arguments[0].scrollIntoView()", button)
+    button.click()
+    target = downloads / f"{DEMO}-posts.csv"
+    WebDriverWait(browser, 60).until(lambda _: target.exists() and target.stat().st_size > 0)
+    with target.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 209 and {r["platform"] for r in rows} >= {"bluesky", "reddit"}
+    assert sum(r["label_source"] == "human" for r in rows) == 48  # the demo editor's labels
 
     open_page(browser, f"{base}/story?story={EMPTY}", "Nothing has been collected",
               f"story-empty-{width}.png")
