@@ -2,8 +2,8 @@
 
 One query serves both: `reactions export` (CSV, JSON Lines or Parquet) and the
 dashboard's posts table and download button, so a file holds exactly the rows the table
-shows. Rows are read in batches by keyset (newest first), never all at once, so exporting
-a story of any size keeps memory flat.
+shows. Rows are streamed from the database in batches, never all at once, so exporting a
+story of any size keeps memory flat.
 
 Each row: the post (id, platform, source, author, time, text, URL, language, engagement),
 its bucket (an editor's label wins over the model's), the model's bucket and its
@@ -141,30 +141,18 @@ def page(store: Store, q: PostQuery, *, offset: int = 0, limit: int = 100) -> li
 
 
 def iter_rows(store: Store, q: PostQuery, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
-    """Every matching post, newest first, read `batch_size` rows at a time.
+    """Every matching post, newest first, fetched `batch_size` rows at a time.
 
-    Keyset paging on (created_at, id): each batch starts after the last row of the one
-    before, so memory stays flat and no row is skipped or repeated while posts arrive.
-    Posts with no time come last, by id.
+    One query, read through a server-side cursor on PostgreSQL (SQLite's cursor is lazy
+    already), so memory stays flat whatever the story's size, and the rows are one
+    consistent snapshot even while posts arrive.
     """
-    p = t.posts.c
-    last: tuple[datetime | None, int] | None = None
-    while True:
-        query = _select(q)
-        if last is not None:
-            when, post_id = last
-            if when is None:
-                query = query.where(p.created_at.is_(None), p.id < post_id)
-            else:
-                query = query.where(sa.or_(p.created_at < when,
-                                           sa.and_(p.created_at == when, p.id < post_id),
-                                           p.created_at.is_(None)))
-        with store.engine.connect() as conn:
-            rows = [_row(r) for r in conn.execute(_newest_first(query).limit(batch_size))]
-        yield from rows
-        if len(rows) < batch_size:
-            return
-        last = (rows[-1]["created_at"], rows[-1]["id"])
+    query = _newest_first(_select(q))
+    with store.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(query)
+        for rows in result.partitions():
+            for r in rows:
+                yield _row(r)
 
 
 def _plain(value: Any) -> Any:
