@@ -98,9 +98,9 @@ def render(slug: str, filters: Filters) -> None:
         queries.clear()
         st.session_state["corrections_saved"] = version + 1
         st.session_state["saved_message"] = (
-            f"Saved {len(picks)} correction{'s' * (len(picks) != 1)} as editor labels, kept "
-            "apart from the model's. They count in the shares at once and teach the "
-            "classifier at its next run.")
+            f"Saved {len(picks)} correction{'s' * (len(picks) != 1)} as editor "
+            f"label{'s' * (len(picks) != 1)}, kept apart from the model's. They count in the "
+            "shares at once and teach the classifier at its next run.")
         st.rerun()
     if message := st.session_state.pop("saved_message", None):
         st.success(message)

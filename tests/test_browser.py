@@ -289,3 +289,44 @@ def test_every_page_with_the_demo_story(demo_dashboard, browser, width):
     assert check_common(browser, "health")  # its tables were found and measured
     health = "\n".join(table_texts(browser))
     assert "never run" in health and "None" not in health and "+00:00" not in health
+
+
+def test_correcting_a_bucket_in_the_posts_table(dashboard, browser, sqlite_url):
+    """An editor picks a bucket in the table's own 'correct to' cell and saves it."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    from dashboard.posts_table import COLUMNS
+
+    browser.set_window_size(1400, 1000)
+    open_page(browser, f"{dashboard}/story?story=seeded", "Save corrections",
+              "correct-before.png")
+    grid = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')[-1]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", grid)
+    # The first row is the newest post, the <script> one, which the model put in supporters.
+    # Click its first cell, move right to "correct to" with the keyboard, open it, pick.
+    shown = [name for name, config in COLUMNS.items() if config is not None]
+    ActionChains(browser).move_to_element_with_offset(
+        grid, -grid.size["width"] / 2 + 30, -grid.size["height"] / 2 + 35 + 17).click().perform()
+    keys = ActionChains(browser)
+    for _ in range(shown.index("correct to")):
+        keys.send_keys(Keys.ARROW_RIGHT)
+    keys.send_keys(Keys.ENTER).perform()
+    time.sleep(1)
+    browser.save_screenshot(str(ARTIFACTS / "correct-open.png"))
+    ActionChains(browser).send_keys("skeptics").perform()
+    time.sleep(0.5)
+    browser.save_screenshot(str(ARTIFACTS / "correct-typed.png"))
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    WebDriverWait(browser, 30).until(lambda d: "Save corrections (1)" in body(d))
+    button = next(b for b in browser.find_elements(By.TAG_NAME, "button")
+                  if b.text.startswith("Save corrections"))
+    button.click()
+    WebDriverWait(browser, 30).until(lambda d: "Saved 1 correction" in body(d))
+    browser.save_screenshot(str(ARTIFACTS / "correct-after.png"))
+    store = Store(sqlite_url)
+    try:
+        labels = store.labels("seeded", source="human")
+    finally:
+        store.close()
+    assert [(text, label) for _, text, label, _ in labels] == [(SCRIPT, "skeptics")]
