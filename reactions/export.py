@@ -79,11 +79,7 @@ def _select(q: PostQuery) -> Any:
         stances.c.reason, human.c.label.label("human_label"),
         teacher.c.label.label("teacher_label"),
     ).select_from(source).where(*where)
-    if q.search.strip():
-        pattern = "%" + q.search.strip().lower().replace("\\", "\\\\").replace(
-            "%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(sa.or_(sa.func.lower(t.posts.c.text).like(pattern, escape="\\"),
-                                   sa.func.lower(t.posts.c.author).like(pattern, escape="\\")))
+    query = query.where(*_search(q))
     if q.buckets:
         named = [b for b in q.buckets if b != PENDING]
         wanted = [bucket.in_(named)] if named else []
@@ -93,6 +89,16 @@ def _select(q: PostQuery) -> Any:
     if q.needs_review:
         query = query.where(stances.c.needs_review.is_(True), human.c.label.is_(None))
     return query
+
+
+def _search(q: PostQuery) -> list[Any]:
+    """The text-or-author condition, as a list (empty without a search)."""
+    if not q.search.strip():
+        return []
+    pattern = "%" + q.search.strip().lower().replace("\\", "\\\\").replace(
+        "%", "\\%").replace("_", "\\_") + "%"
+    return [sa.or_(sa.func.lower(t.posts.c.text).like(pattern, escape="\\"),
+                   sa.func.lower(t.posts.c.author).like(pattern, escape="\\"))]
 
 
 def _row(r: Any) -> dict[str, Any]:
@@ -128,9 +134,15 @@ def _newest_first(query: Any) -> Any:
 
 def count(store: Store, q: PostQuery) -> int:
     """How many posts match (for the table's pager)."""
-    inner = _select(q).subquery()
+    if q.buckets or q.needs_review:
+        query = sa.select(sa.func.count()).select_from(_select(q).subquery())
+    else:
+        # The stance and label joins match at most one row each: without a filter on them
+        # the count is the posts' own, which skips three joins (half the time on 100k posts).
+        source, where = _joined(q.story, q.filters, with_stance=False)
+        query = sa.select(sa.func.count()).select_from(source).where(*where, *_search(q))
     with store.engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one())
+        return int(conn.execute(query).scalar_one())
 
 
 def page(store: Store, q: PostQuery, *, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:

@@ -141,6 +141,10 @@ def test_iter_rows_streams_in_batches_without_losing_or_repeating_posts(sqlite_s
     assert {r["bucket"] for r in export.iter_rows(store, pending)} == {export.PENDING}
     recent = export.PostQuery(story.slug, Filters(since=now - timedelta(minutes=2)))
     assert export.count(store, recent) == 12
+    untimed = export.PostQuery(story.slug, search="UNTIMED")  # case-insensitive
+    assert export.count(store, untimed) == 5 == len(export.page(store, untimed))
+    assert export.count(store, export.PostQuery(story.slug, search="untimed",
+                                                buckets=(export.PENDING,))) == 5
 
 
 def test_export_to_a_pipe_that_closes_early_is_quiet(tmp_path):
