@@ -284,6 +284,8 @@ def test_every_page_with_the_demo_story(demo_dashboard, browser, width):
     open_page(browser, f"{base}/digests", "Preview of the next digest", f"digests-{width}.png")
     check_common(browser, "digests")  # no subscription or rule yet: no table
     assert "Mail is not configured" in body(browser)
+    # The demo's posts are older than a day: the preview says why its shares are empty.
+    assert "No post of this story was made in the daily period" in body(browser)
 
     open_page(browser, f"{base}/health", "The scheduler has not run", f"health-{width}.png")
     assert check_common(browser, "health")  # its tables were found and measured

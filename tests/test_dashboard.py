@@ -318,6 +318,7 @@ def test_digests_page_warns_when_mail_is_not_configured(seeded, monkeypatch):
     assert at.number_input(key="rule_volume_spike_threshold").value == 3.5
     settings = frame(at, "settings")["settings"].iloc[0]
     assert "min posts 10" in settings and "10.00" not in settings
+    assert not any("No post of this story was made" in i.value for i in at.info)  # it has posts
     monkeypatch.setenv("REACTIONS_SMTP_HOST", "127.0.0.1")
     get_settings.cache_clear()
     at = app("digests")
