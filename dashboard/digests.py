@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from dashboard import queries
+from dashboard import queries, ui
 from reactions import alerts as alert_rules
 from reactions import digest as digests
+from reactions.config import get_settings
 from reactions.render import escape_markdown
 
 st.title("Digests and alerts")
@@ -34,6 +35,12 @@ def manage_row(label, items, prefix, describe, set_active, delete):
 
 # -- subscriptions ----------------------------------------------------------------------------
 st.subheader("Email digests")
+MAIL_READY = bool(get_settings().smtp_host)
+if not MAIL_READY:
+    st.warning("Mail is not configured, so no digest or email alert can be sent: set "
+               "`REACTIONS_SMTP_HOST` (and `REACTIONS_SMTP_FROM`, `REACTIONS_SMTP_USER`, "
+               "`REACTIONS_SMTP_PASSWORD` as your server needs) where `reactions run` runs. "
+               "Subscriptions made now are kept and start once it is.")
 subscriptions = digests.list_subscriptions(store)
 if subscriptions:
     st.dataframe([{
@@ -61,7 +68,9 @@ with st.form("add_subscription"):
         except ValueError as exc:
             st.error(escape_markdown(str(exc)))
         else:
-            st.success(escape_markdown(f"{address.strip()} gets the {period} digest of {sub_story}."))
+            st.success(escape_markdown(f"{address.strip()} gets the {period} digest of {sub_story}.")
+                       + ("" if MAIL_READY else " Mail is not configured yet: nothing is sent "
+                          "until it is (see above)."))
 
 st.subheader("Preview of the next digest")
 left, right = st.columns(2)
@@ -73,6 +82,9 @@ preview_sub = next((s for s in subscriptions if s["story"] == preview_story
 built = digests.build_digest(store, story, preview_sub["address"] if preview_sub else
                              "subscriber@example.org", preview_period,
                              subscription_id=preview_sub["id"] if preview_sub else None)
+if not sum(built.counts.values()):
+    st.info(f"No post of this story was made in the {preview_period} period, so this digest's "
+            "shares and top posts are empty; the paragraph is the latest one stored.")
 text_part = built.message.get_body(preferencelist=("plain",)).get_content()
 image = next((p for p in built.message.walk() if p.get_content_type() == "image/png"), None)
 st.text(text_part)  # the mail's plain-text part: post text stays text
@@ -87,7 +99,8 @@ rules = alert_rules.list_rules(store)
 if rules:
     st.dataframe([{
         "id": r["id"], "story": r["story"] or "(all)", "kind": r["kind"], "channel": r["channel"],
-        "target": r["target"] or "", "settings": ", ".join(f"{k}={v:g}" for k, v in r["params"].items()),
+        "target": r["target"] or "", "settings": ", ".join(f"{k.replace('_', ' ')} {ui.number(v)}"
+                             for k, v in r["params"].items()),
         "state": "active" if r["active"] else "paused",
     } for r in rules], hide_index=True, width="stretch", key="rules_table")
     by_rule = {r["id"]: r for r in rules}
@@ -106,8 +119,10 @@ with st.form("add_rule"):
     params = {}
     columns = st.columns(len(alert_rules.DEFAULTS[kind]))
     for column, (name, default) in zip(columns, alert_rules.DEFAULTS[kind].items()):
-        params[name] = column.number_input(name.replace("_", " "), value=float(default),
-                                           min_value=0.0, key=f"rule_{kind}_{name}")
+        whole = float(default).is_integer()  # counts and minutes take whole numbers
+        params[name] = column.number_input(
+            name.replace("_", " "), value=int(default) if whole else float(default),
+            min_value=0 if whole else 0.0, step=1 if whole else 0.5, key=f"rule_{kind}_{name}")
     if st.form_submit_button("Add rule"):
         try:
             alert_rules.add_rule(store, kind, channel=channel, target=target,
@@ -117,17 +132,21 @@ with st.form("add_rule"):
             st.error(escape_markdown(str(exc)))
         else:
             st.success(f"{kind.replace('_', ' ')} rule added.")
-            st.rerun()
+            if channel == "email" and not MAIL_READY:
+                st.warning("Mail is not configured: this rule's alerts show on the dashboard "
+                           "but are not mailed until `REACTIONS_SMTP_HOST` is set.")
+            else:
+                st.rerun()
 
 st.subheader("Recent alerts")
 recent = queries.alerts(limit=50)
 if recent:
     st.dataframe([{
-        "fired": a["fired_at"], "story": a["story"], "kind": a["kind"], "message": a["message"],
+        "fired": ui.when(a["fired_at"]), "story": a["story"], "kind": a["kind"], "message": a["message"],
         "delivered": ", ".join(f"{d['channel']}: {'ok' if d['ok'] else d['error']}"
                                for d in ([a["delivered"]] if isinstance(a["delivered"], dict)
                                          else a["delivered"])),
-        "acknowledged": a["acknowledged"],
+        "acknowledged": "yes" if a["acknowledged"] else "no",
     } for a in recent], hide_index=True, width="stretch", key="alerts_table")
 else:
     st.write("No alerts have fired.")

@@ -20,9 +20,13 @@ def _lines(text: str) -> list[str]:
 def story_from_form(
     *, slug: str, title: str, claim: str, queries: str, sources: list[str], interval_minutes: int,
     languages: str = "en", hashtags: str = "", description: str = "", active: bool = True,
-    existing: Story | None = None,
+    existing: Story | None = None, intervals: dict[str, int] | None = None,
 ) -> Story:
-    """A Story from form fields, or StoryFileError listing every problem."""
+    """A Story from form fields, or StoryFileError listing every problem.
+
+    `intervals` gives a source its own interval; a source missing there keeps the one it
+    has in `existing`, and a new source gets `interval_minutes`.
+    """
     import tomli_w
 
     from collectors.base import REGISTRY
@@ -33,13 +37,15 @@ def story_from_form(
                              f"{', '.join(sorted(REGISTRY))}")
     # Keep what the form does not show (e.g. a file source's path) from the stored story.
     kept = {s.name: s.options for s in existing.sources} if existing else {}
+    every = {s.name: s.interval_minutes for s in existing.sources} if existing else {}
+    every.update(intervals or {})
     data: dict[str, Any] = {
         "slug": slug.strip(), "title": title.strip(), "claim": claim.strip(),
         "queries": _lines(queries), "hashtags": _lines(hashtags),
         "languages": _lines(languages) or ["en"], "description": description.strip(),
         "active": bool(active),
-        "sources": [{"name": s, "interval_minutes": int(interval_minutes), **kept.get(s, {})}
-                    for s in sources],
+        "sources": [{"name": s, "interval_minutes": int(every.get(s, interval_minutes)),
+                     **kept.get(s, {})} for s in sources],
     }
     try:
         text = tomli_w.dumps(data)

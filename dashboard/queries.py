@@ -7,12 +7,13 @@ makes (a correction, a story, a subscription) clears the cache so it shows at on
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import streamlit as st
 
-from reactions import aggregates
+from reactions import aggregates, export
 from reactions.aggregates import Filters
+from reactions.export import PostQuery
 from reactions.models import Story, Summary, utcnow
 from reactions.store import Store
 
@@ -123,3 +124,43 @@ def last_runs() -> list[dict]:
 @st.cache_data(ttl=TTL_SECONDS)
 def count_posts(slug: str) -> int:
     return get_store().count_posts(slug)
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def count_post_rows(query: PostQuery) -> int:
+    return export.count(get_store(), query)
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def post_page(query: PostQuery, offset: int, limit: int) -> list[dict]:
+    return export.page(get_store(), query, offset=offset, limit=limit)
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def newest_post_at(slug: str) -> datetime | None:
+    """When the story's newest post was made (the Story page's default window covers it)."""
+    import sqlalchemy as sa
+
+    from reactions import schema as t
+
+    query = (sa.select(t.posts.c.created_at).join(t.story_posts,
+                                                  t.story_posts.c.post_id == t.posts.c.id)
+             .where(t.story_posts.c.story == slug, t.posts.c.created_at.is_not(None))
+             .order_by(t.posts.c.created_at.desc()).limit(1))
+    with get_store().engine.connect() as conn:
+        return conn.execute(query).scalar()
+
+
+def default_window(slug: str) -> str:
+    """The shortest window that holds the story's newest post, so the page never opens empty."""
+    newest = newest_post_at(slug)
+    if newest is None:
+        return "all time"
+    age = utcnow() - newest
+    return next((name for name, length in WINDOWS.items() if length is None or age <= length),
+                "all time")
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def human_labels(slug: str) -> int:
+    return get_store().label_counts(slug).get("human", 0)

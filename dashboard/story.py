@@ -10,12 +10,11 @@ from datetime import datetime
 import altair as alt
 import streamlit as st
 
-from dashboard import queries
+from dashboard import posts_table, queries, ui
 from reactions.models import BUCKETS, utcnow
-from reactions.render import (counts_line, escape_markdown, render_summary, safe_url,
-                              stance_caveat)
+from reactions.render import counts_line, escape_markdown, render_summary, safe_url, stance_caveat
 
-COLORS = alt.Scale(domain=list(BUCKETS), range=["#2da44e", "#cf222e", "#8c959f"])
+COLORS = ui.altair_scale()
 
 st.title("What people are saying")
 stories = queries.list_stories()
@@ -33,7 +32,8 @@ st.caption("Claim: " + escape_markdown(story.claim))
 
 options = queries.filter_options(slug)
 left, middle, right = st.columns(3)
-window = left.selectbox("Window", list(queries.WINDOWS), index=2, key="window")
+window = left.selectbox("Window", list(queries.WINDOWS), key="window",
+                        index=list(queries.WINDOWS).index(queries.default_window(slug)))
 sources = middle.multiselect("Sources", options["sources"], key="sources",
                              placeholder="all sources")
 languages = right.multiselect("Languages", options["languages"], key="languages",
@@ -46,9 +46,17 @@ counts = overview["counts"]
 total = sum(counts[b] for b in BUCKETS)
 columns = st.columns(len(BUCKETS) + 1)
 for column, bucket in zip(columns, BUCKETS):
-    share = f"{round(100 * counts[bucket] / total)}%" if total else "-"
-    column.metric(bucket.capitalize(), counts[bucket], share, delta_color="off", delta_arrow="off")
-columns[-1].metric("Unclassified", counts.get("unclassified", 0))
+    column.metric(ui.bucket_label(bucket), ui.number(counts[bucket]),
+                  ui.share(counts[bucket], total) if total else None,
+                  delta_color="off", delta_arrow="off")
+columns[-1].metric(ui.bucket_label("unclassified"), ui.number(counts.get("unclassified", 0)))
+if not queries.count_posts(slug):
+    st.info("Nothing has been collected for this story yet: `python -m reactions collect "
+            f"{slug}` fetches posts once, `python -m reactions run` keeps collecting.")
+elif not total:
+    st.info("No classified posts in this window: pick a longer window or other sources.")
+elif not queries.human_labels(slug):
+    st.caption(ui.COLD_START_CAVEAT)
 
 
 def _age(when: datetime) -> str:
@@ -110,8 +118,8 @@ with chart_right:
 
 def _quote(post: dict) -> str:
     """One quote as Markdown: the text escaped, the link only when it is plain http(s)."""
-    who = escape_markdown(post["author"] or post["platform"])
-    line = f"> {escape_markdown(' '.join(post['text'].split()))}\n>\n> — {who} on {post['platform']}"
+    who = ui.escape_text(post["author"] or post["platform"])
+    line = f"> {ui.post_markdown(' '.join(post['text'].split()))}\n>\n> — {who} on {post['platform']}"
     url = safe_url(post["url"])
     if url:
         line += f" · [original post](<{url.replace('>', '%3E').replace('<', '%3C')}>)"
@@ -139,34 +147,4 @@ for column, bucket in zip(st.columns(len(BUCKETS)), BUCKETS):
         for post in quotes:
             st.markdown(_quote(post))
 
-st.subheader("Posts")
-search_col, bucket_col = st.columns([2, 1])
-search = search_col.text_input("Search text or author", key="search")
-wanted_buckets = bucket_col.multiselect("Buckets", [*BUCKETS, "unclassified"], key="buckets",
-                                        placeholder="all buckets")
-rows = queries.post_rows(slug, filters, search, tuple(wanted_buckets))
-table = [{
-    "id": r["id"], "bucket": r["bucket"], "corrected": r["corrected"], "source": r["source"],
-    "author": r["author"], "text": r["text"], "language": r["language"],
-    "created_at": r["created_at"], "likes": r["likes"], "url": safe_url(r["url"]) or "",
-} for r in rows]
-st.caption(f"{len(rows)} newest posts shown" + (" (limit reached)" if len(rows) >= 200 else ""))
-st.dataframe(table, hide_index=True, width="stretch", key="posts",
-             column_config={"url": st.column_config.LinkColumn("link"),
-                            "text": st.column_config.TextColumn("text", width="large")})
-
-with st.expander("Correct a post's bucket"):
-    if not rows:
-        st.write("No posts to correct.")
-    else:
-        by_id = {r["id"]: r for r in rows}
-        post_id = st.selectbox(
-            "Post", list(by_id), key="correct_post",
-            format_func=lambda i: f"#{i} [{by_id[i]['bucket']}] {' '.join(by_id[i]['text'].split())[:90]}")
-        label = st.selectbox("Correct bucket", list(BUCKETS), key="correct_bucket")
-        editor = st.text_input("Your name", key="correct_editor")
-        if st.button("Save correction", key="correct_save"):
-            queries.get_store().add_label(slug, post_id, label, source="human",
-                                          labeller=editor.strip() or "dashboard")
-            queries.clear()
-            st.success(f"Post #{post_id} is now {label} (kept apart from the model's label).")
+posts_table.render(slug, filters)

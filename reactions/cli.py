@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "import": "reactions.commands.import_pages",
     "dashboard": "reactions.commands.dashboard",
     "digest": "reactions.commands.digest",
+    "export": "reactions.commands.export",
     "label": "reactions.commands.label",
     "train-stance": "reactions.commands.train_stance",
     "eval-stance": "reactions.commands.eval_stance",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard import ui
 from dashboard.forms import story_from_form
 from reactions import aggregates
 from reactions import alerts as alert_rules
@@ -75,12 +78,12 @@ def seeded(sqlite_url, monkeypatch):
     store.close()
 
 
-def app(page: str | None = None) -> AppTest:
+def app(page: str = "live") -> AppTest:
+    """The app on one page ("/" moves on to /live in a browser; AppTest goes there directly)."""
     at = AppTest.from_file(APP, default_timeout=30)
     at.run()
-    if page:
-        at.switch_page(f"{page}.py")
-        at.run()
+    at.switch_page(f"{page}.py")
+    at.run()
     assert not at.exception, at.exception
     return at
 
@@ -97,17 +100,34 @@ def texts(at: AppTest) -> str:
 
 
 def test_live_page_shows_each_active_story_and_its_open_alerts(seeded):
+    store, _ = seeded
+    store.save_story(Story(slug="empty", title="Nothing yet", claim="The claim holds.",
+                           queries=["x"], sources=[SourceConfig("hackernews", 30)]))
     at = app()
-    table = frame(at, "slug")
-    row = table.iloc[0]
-    assert row["slug"] == "seeded"
-    assert row["last hour"] == 7  # six posts plus the <script> one
-    assert len(row["last 24 hours"]) == 24
+    table = frame(at, "last 24 h")
+    rows = {r["story"]: r for _, r in table.iterrows()}
+    row = rows["story?story=seeded"]  # a link to the story's page
+    assert row["last hour"].split()[0] == "7"  # six posts plus the <script> one
+    assert row["posts"] == 181
+    assert len(row["last 24 h"]) == 24
     assert sum(row[b] for b in BUCKETS) in (99, 100, 101)
+    empty = rows["story?story=empty"]
+    assert all(pd.isna(empty[b]) for b in BUCKETS)  # no 0% bars for a story with no posts
+    assert empty["posts"] == 0
+    assert any("cold-start guess" in c.value for c in at.caption)
     assert "Volume spike on “Seeded story”" in texts(at)
     at.button(key=next(b.key for b in at.button if b.key.startswith("ack-"))).click().run()
     assert aggregates.alerts(seeded[0], open_only=True) == []
     assert "Open alerts (0)" in [s.value for s in at.subheader]
+
+
+def test_live_table_colours_each_bucket_from_the_one_palette(seeded):
+    at = app()
+    table = next(d for d in at.dataframe if "last 24 h" in d.value.columns)
+    config = json.loads(table.proto.columns)
+    colors = {b: config[b]["type_config"]["color"] for b in BUCKETS}
+    assert colors == {b: ui.BUCKET_COLORS[b] for b in BUCKETS}
+    assert len(set(colors.values())) == 3
 
 
 def test_story_page_renders_paragraph_charts_quotes_and_escapes_post_text(seeded):
@@ -122,40 +142,113 @@ def test_story_page_renders_paragraph_charts_quotes_and_escapes_post_text(seeded
     assert any("\\<script\\>" in q for q in quotes)
     assert not any("javascript:" in q for q in quotes)
     assert any("https://example.org/" in q for q in quotes)
-    assert len(at.get("vega_lite_chart")) == 2
-    posts = frame(at, "corrected")
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2
+    stance_chart = json.loads(charts[0].proto.spec)
+    assert [ui.BUCKET_COLORS[b] for b in BUCKETS] == stance_chart["encoding"]["color"]["scale"]["range"]
+    posts = frame(at, "correct to")
+    assert {"platform", "confidence", "review", "by", "link"} <= set(posts.columns)
+    assert posts["correct to"].isna().all()  # no answer is preselected
     xss = posts[posts["text"] == SCRIPT].iloc[0]
-    assert xss["url"] == ""  # a javascript: link is not offered
+    assert pd.isna(xss["link"])  # a javascript: link is not offered
+    assert xss["confidence"] == 90 and xss["by"] == "model"
 
 
-def test_story_page_filters_by_window_and_source(seeded):
+def test_posts_table_shows_the_platform_not_the_collector(seeded):
+    store, story = seeded
+    store.upsert_posts(story.slug, [Post("bluesky", "b1", "from a file of bluesky posts",
+                                         language="en", created_at=utcnow())], source="file")
     at = app("story")
-    everything = len(frame(at, "corrected"))
+    posts = frame(at, "correct to")
+    row = posts[posts["text"] == "from a file of bluesky posts"].iloc[0]
+    assert row["platform"] == "bluesky" and row["bucket"] == "not classified yet"
+
+
+def test_posts_table_pages_through_every_post(seeded):
+    store, story = seeded
+    at = app("story")
+    at.selectbox(key="window").set_value("all time").run()
+    at.selectbox(key="page_size").set_value(50).run()
+    assert "Posts 1-50 of 181" in texts(at)
+    seen = []
+    for number in range(1, 5):
+        at.number_input(key="page").set_value(number).run()
+        seen += list(frame(at, "correct to")["id"])
+    assert "Posts 151-181 of 181" in texts(at)
+    assert len(seen) == len(set(seen)) == 181 == store.count_posts(story.slug)
+    assert at.get("download_button")[0].label == "Download all 181 matching posts"
+
+
+def test_story_page_filters_by_window_source_and_needs_review(seeded):
+    store, story = seeded
+    at = app("story")
+    at.selectbox(key="window").set_value("all time").run()
+    everything = len(frame(at, "correct to"))
     at.selectbox(key="window").set_value("last 6 hours").run()
-    recent = frame(at, "corrected")
+    recent = frame(at, "correct to")
     assert 0 < len(recent) < everything
     at.multiselect(key="sources").set_value(["hackernews"]).run()
-    assert set(frame(at, "corrected")["source"]) == {"hackernews"}
+    assert set(frame(at, "correct to")["platform"]) == {"hackernews"}
     at.text_input(key="search").set_value("script").run()
-    assert "0 newest posts shown" in texts(at)  # the <script> post came from file
+    assert "No posts match these filters." in texts(at)  # the <script> post came from file
+    at.text_input(key="search").set_value("").run()
+    unsure = [p.id for p in store.posts(story.slug)][:3]
+    store.save_stances(story.slug, [(i, StancePrediction("neutral", {"neutral": 0.4},
+                                                         needs_review=True)) for i in unsure], "m")
+    store.add_label(story.slug, unsure[0], "skeptics", source="human")  # settled by an editor
+    st.cache_data.clear()
+    at.multiselect(key="sources").set_value([]).run()
+    at.selectbox(key="window").set_value("all time").run()
+    at.checkbox(key="review_only").check().run()
+    flagged = frame(at, "correct to")
+    assert sorted(flagged["id"]) == sorted(unsure[1:]) and flagged["review"].all()
+    assert list(flagged["confidence"]) == [40, 40]
 
 
-def test_correcting_a_bucket_stores_a_human_label(seeded):
+def edit_cells(at: AppTest, column_with: str, edits: dict[int, dict]) -> None:
+    """Send the edits a browser would make in a data editor (AppTest cannot type into one).
+
+    Streamlit's data editor reports its edits as a JSON widget state, {"edited_rows":
+    {row: {column: value}}}; this adds that state to the next run, as the browser does.
+    """
+    editor = next(d for d in at.dataframe if column_with in d.value.columns)
+    original = at._tree.get_widget_states
+
+    def with_edits():
+        states = original()
+        state = states.widgets.add()
+        state.id = editor.proto.id
+        state.string_value = json.dumps({"edited_rows": {str(k): v for k, v in edits.items()},
+                                         "added_rows": [], "deleted_rows": []})
+        return states
+
+    at._tree.get_widget_states = with_edits
+
+
+def test_correcting_buckets_in_the_table_stores_human_labels(seeded):
     store, story = seeded
     at = app("story")
     at.text_input(key="search").set_value("post number 3").run()
-    post_id = at.selectbox(key="correct_post").value
-    model_bucket = next(r["bucket"] for r in aggregates.post_rows(store, story.slug)
-                        if r["id"] == post_id)
-    new = next(b for b in BUCKETS if b != model_bucket)
-    at.selectbox(key="correct_bucket").set_value(new)
+    table = frame(at, "correct to")
+    first, second = table.iloc[0], table.iloc[1]
+    new = next(b for b in BUCKETS if b != first["bucket"])
+    assert at.button(key="correct_save").disabled  # nothing picked, nothing to save
+    edits = {0: {"correct to": new}, 1: {"correct to": second["bucket"]}}
+    edit_cells(at, "correct to", edits)
+    at.run()
+    assert at.button(key="correct_save").label == "Save corrections (2)"
+    edit_cells(at, "correct to", edits)
     at.text_input(key="correct_editor").set_value("Ana")
     at.button(key="correct_save").click().run()
     assert not at.exception
-    assert (post_id, "post number 3", new, "human") in [
-        tuple(x) for x in store.labels(story.slug, source="human")]
-    row = next(r for r in aggregates.post_rows(store, story.slug) if r["id"] == post_id)
-    assert row["bucket"] == new and row["model_bucket"] == model_bucket and row["corrected"]
+    human = {pid: label for pid, _, label, _ in store.labels(story.slug, source="human")}
+    assert human == {int(first["id"]): new, int(second["id"]): second["bucket"]}
+    row = next(r for r in aggregates.post_rows(store, story.slug) if r["id"] == first["id"])
+    assert row["bucket"] == new and row["model_bucket"] == first["bucket"] and row["corrected"]
+    assert any("Saved 2 corrections" in m.value for m in at.success)
+    after = frame(at, "correct to")
+    assert after["correct to"].isna().all()  # a fresh editor: no pick carries over
+    assert after[after["id"] == first["id"]].iloc[0]["by"] == "human"
 
 
 def test_stories_page_adds_pauses_and_rejects_bad_input(seeded):
@@ -182,18 +275,54 @@ def test_stories_page_adds_pauses_and_rejects_bad_input(seeded):
     assert store.get_story("seeded").active is True
 
 
+def test_stories_page_keeps_each_sources_interval(seeded):
+    store, story = seeded
+    assert [s.interval_minutes for s in story.sources] == [30, 60]
+    at = app("stories")
+    at.selectbox(key="edit_story").set_value("seeded").run()
+    assert at.number_input(key="interval_seeded_file").value == 30
+    assert at.number_input(key="interval_seeded_hackernews").value == 60
+    at.number_input(key="interval_seeded_hackernews").set_value(45)
+    at.text_input(key="title_seeded").set_value("Renamed")
+    at.button(key="save_seeded").click().run()
+    assert not at.error, [e.value for e in at.error]
+    saved = store.get_story("seeded")
+    assert saved.title == "Renamed"
+    assert {s.name: (s.interval_minutes, s.options) for s in saved.sources} == {
+        "file": (30, {"path": "x.jsonl"}), "hackernews": (45, {})}
+
+
 def test_editing_a_story_keeps_source_options(seeded):
     store, story = seeded
     edited = story_from_form(slug="seeded", title="New title", claim=story.claim, queries="a\nb",
-                             sources=["file"], interval_minutes=15, existing=story)
+                             sources=["file", "hackernews", "reddit"], interval_minutes=15,
+                             intervals={"file": 20}, existing=story)
     assert edited.sources[0].options == {"path": "x.jsonl"}
-    assert edited.queries == ["a", "b"] and edited.sources[0].interval_minutes == 15
+    assert edited.queries == ["a", "b"]
+    # Its own interval where given, else the one it had, else the default for a new source.
+    assert [s.interval_minutes for s in edited.sources] == [20, 60, 15]
     with pytest.raises(StoryFileError, match="unknown source"):
         story_from_form(slug="x-y", title="t", claim="claims", queries="", sources=["nope"],
                         interval_minutes=5)
     with pytest.raises(StoryFileError, match="claim"):
         story_from_form(slug="x-y", title="t", claim="no", queries="", sources=[],
                         interval_minutes=5)
+
+
+def test_digests_page_warns_when_mail_is_not_configured(seeded, monkeypatch):
+    from reactions.config import get_settings
+
+    at = app("digests")
+    assert any("Mail is not configured" in w.value for w in at.warning)
+    assert at.number_input(key="rule_volume_spike_min_posts").value == 10  # not 10.00
+    assert at.number_input(key="rule_volume_spike_threshold").value == 3.5
+    settings = frame(at, "settings")["settings"].iloc[0]
+    assert "min posts 10" in settings and "10.00" not in settings
+    assert not any("No post of this story was made" in i.value for i in at.info)  # it has posts
+    monkeypatch.setenv("REACTIONS_SMTP_HOST", "127.0.0.1")
+    get_settings.cache_clear()
+    at = app("digests")
+    assert not any("Mail is not configured" in w.value for w in at.warning)
 
 
 def test_digests_page_subscribes_previews_and_adds_rules(seeded):
@@ -229,15 +358,36 @@ def test_health_page_shows_last_runs_and_errors(seeded):
     assert by_source["hackernews"]["status"] == "failing"
     assert by_source["hackernews"]["last error"] == "HTTP 503 from the API"
     assert by_source["file"]["status"] == "ok"
-    assert by_source["file"]["posts added"] == 181
-    assert by_source["file"]["next run"] > by_source["file"]["finished"]
+    assert by_source["file"]["posts added"] == "181"
+    assert by_source["file"]["next run"] == "-"  # a one-off run plans none
+    cells = " ".join(str(v) for v in table.to_numpy().ravel())
+    assert "None" not in cells and "+00:00" not in cells
+    assert any("scheduler has not run" in w.value for w in at.warning)
+
+
+def test_health_page_says_whether_the_scheduler_is_alive(seeded):
+    store, story = seeded
+    run = store.start_run(story.slug, "hackernews")
+    store.finish_run(run, added=0, pages=0, error="hackernews: skipped, credentials missing: "
+                     "set X in the environment", next_run=utcnow() + timedelta(minutes=25))
+    at = app("health")
+    assert any("scheduler is running" in s.value for s in at.success)
+    by_source = {r["source"]: r for _, r in frame(at, "last error").iterrows()}
+    assert by_source["hackernews"]["status"] == "skipped (no credentials)"
+    assert [m.value for m in at.metric if m.label == "Sources failing"] == ["0"]
+
+    run = store.start_run(story.slug, "hackernews")
+    store.finish_run(run, added=0, pages=0, next_run=utcnow() - timedelta(hours=2))
+    st.cache_data.clear()
+    at = app("health")
+    assert any("scheduler looks stopped" in w.value for w in at.warning)
 
 
 def test_pages_say_what_to_do_on_an_empty_store(sqlite_url, monkeypatch):
     monkeypatch.setenv("REACTIONS_DATABASE_URL", sqlite_url)
     st.cache_data.clear()
     st.cache_resource.clear()
-    for page in (None, "story", "stories", "digests", "health"):
+    for page in ("live", "story", "stories", "digests", "health"):
         at = app(page)
         assert at.info or at.markdown, page
     st.cache_resource.clear()
@@ -277,3 +427,23 @@ def test_digests_page_pauses_resumes_and_deletes(seeded):
     assert alert_rules.list_rules(store) == []
     at.button(key="sub_delete").click().run()
     assert [s["id"] for s in digests.list_subscriptions(store)] == []
+
+
+def test_post_text_links_work_and_everything_else_is_escaped():
+    text = "see https://example.org/a_b-c?x=1&y=(2)). *now* <b>x</b> javascript:alert(1)"
+    markdown = ui.post_markdown(text)
+    link = "[https://example.org/a\\_b\\-c?x=1&y=\\(2\\)](<https://example.org/a_b-c?x=1&y=(2)>)"
+    assert markdown.startswith("see " + link)
+    assert markdown.endswith("\\). \\*now\\* \\<b\\>x\\</b\\> javascript:alert\\(1\\)")
+    assert "%5C" not in markdown and "](<javascript" not in markdown
+    assert ui.post_markdown("www.x_y.org/a") == "[www.x\\_y.org/a](<http://www.x_y.org/a>)"
+
+
+def test_numbers_shares_and_times_read_well():
+    now = utcnow()
+    assert ui.number(60.0) == "60" and ui.number(3.5) == "3.5" and ui.number(1204) == "1,204"
+    assert ui.number(None) == "-"
+    assert ui.share(0, 0) == "-" and ui.share(1, 3) == "33%"
+    assert ui.when(None) == "-"
+    assert ui.when(now - timedelta(minutes=3), now=now).endswith("UTC (3 min ago)")
+    assert ui.ago(now + timedelta(minutes=30), now=now) == "in 30 min"

@@ -7,16 +7,23 @@ def add_arguments(parser) -> None:
     parser.add_argument("--port", type=int, help="port (default: REACTIONS_DASHBOARD_PORT or 8501)")
 
 
-def launch(port: int, address: str = "127.0.0.1") -> int:
-    import subprocess
+def streamlit_command(port: int, address: str = "127.0.0.1") -> list[str]:
+    """The command that serves the dashboard (the browser test starts the same one)."""
     import sys
     from pathlib import Path
 
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+    # toolbarMode viewer: no Deploy button, which would offer Streamlit Cloud.
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+            "--server.address", address, "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+
+
+def launch(port: int, address: str = "127.0.0.1") -> int:
+    import subprocess
+
     print(f"dashboard: http://{address}:{port}  (Ctrl-C to stop)")
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-               "--server.address", address, "--server.headless", "true",
-               "--browser.gatherUsageStats", "false"]
+    command = streamlit_command(port, address)
     try:
         return subprocess.call(command)
     except KeyboardInterrupt:
