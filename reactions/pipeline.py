@@ -280,19 +280,21 @@ def theme_embeddings(
     return stored, name
 
 
-def writer_from_settings(settings: Any = None) -> Any:
-    """The summary writer the settings choose (REACTIONS_SUMMARY_WRITER and friends)."""
-    from nlp.summarize import get_writer
+def writer_from_settings(settings: Any = None, style: str = "brief") -> Any:
+    """The summary writer the settings choose (REACTIONS_SUMMARY_WRITER and friends), its
+    template sentences (and fallbacks) in `style` ("brief" or "detailed")."""
+    from nlp.summarize import TemplateWriter, get_writer
     from reactions.config import get_settings
 
     settings = settings or get_settings()
     if settings.summary_writer == "openai":
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         return get_writer("openai", base_url=settings.openai_base_url,
-                          model=settings.summary_model, api_key=key)
+                          model=settings.summary_model, api_key=key,
+                          fallback=TemplateWriter(style))
     if settings.summary_writer == "local":
-        return get_writer("local", model=settings.summary_model)
-    return get_writer("template")
+        return get_writer("local", model=settings.summary_model, fallback=TemplateWriter(style))
+    return get_writer("template", style=style)
 
 
 def story_evidence(
@@ -322,7 +324,7 @@ def story_evidence(
 
 def summarize(
     store: Store, story: Story, *, since: timedelta | None = None, writer: Any = None,
-    now: datetime | None = None, save: bool = True, encoder: Any = None,
+    now: datetime | None = None, save: bool = True, encoder: Any = None, style: str = "brief",
 ) -> Summary:
     """Write (and store) the "What people are saying" paragraph for the story's window.
 
@@ -330,12 +332,12 @@ def summarize(
     missing ones); with a window, each bucket is compared with the previous window of the
     same length. The summary is stored with its window, sentences, citations and evidence.
     """
-    from nlp.summarize import evidence_json
+    from nlp.summarize import citations, evidence_json
 
     now = now or utcnow()
     start = now - since if since else None
     evidence = story_evidence(store, story, since=since, now=now, encoder=encoder)
-    writer = writer or writer_from_settings()
+    writer = writer or writer_from_settings(style=style)
     written = writer.write(evidence)
     counts = {name: b.count for name, b in evidence.buckets.items()}
     counts[UNCLASSIFIED] = evidence.unclassified
@@ -344,6 +346,12 @@ def summarize(
         created_at=now, window_start=start, window_end=now,
         payload={
             "sentences": [vars(s) for s in written.sentences],
+            "evidence": [vars(s) for s in written.evidence],
+            "citations": citations(written),
+            "style": written.style,
+            # The period the numbers and the paragraph cover (all time: from the first post).
+            "period": {"start": evidence.period_start.isoformat() if evidence.period_start
+                       else None, "end": now.isoformat(), "words": evidence.period},
             "replaced": written.replaced,
             "platforms": evidence.platforms,
             "platform_counts": evidence.platform_counts,
