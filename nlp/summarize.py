@@ -229,7 +229,8 @@ def build_evidence(
     ordered = sorted(platforms, key=lambda name: (-platforms[name], name))
     classified_originals = [p for b in BUCKETS for p in by_bucket[b]
                             if p.duplicate_of is None and id(p) not in unsure]
-    topic = keyphrases_per_theme([[p.text for p in classified_originals]], top=2)[0]
+    topic = keyphrases_per_theme([[p.text for p in classified_originals]], top=2,
+                                 min_posts=2)[0]
     topic_posts = [_find_post(phrase, classified_originals) for phrase in topic]
     times = [p.created_at for p, _ in items if p.created_at is not None]
     start = (window_end - window if window is not None and window_end is not None

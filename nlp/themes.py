@@ -76,7 +76,12 @@ def clean_phrase(text: str, max_words: int = PHRASE_WORDS) -> str:
     such as "U.S." do not end it), cut at a clause boundary when longer than N words."""
     from nlp.text import clause_cut
 
-    return clause_cut(strip_links(text).strip(" \"'`“”"), max_words)
+    phrase = clause_cut(strip_links(text), max_words)
+    ellipsis = phrase.endswith("...")
+    phrase = phrase.removesuffix("...").strip(" \"'`“”").rstrip(" .!?;:,\u2014\u2013-")
+    if phrase.count('"') % 2:  # a quotation opened and not closed within the phrase
+        phrase = phrase.replace('"', "")
+    return phrase + ("..." if ellipsis else "")
 
 
 @lru_cache(maxsize=1)
@@ -255,14 +260,15 @@ def _grams(text: str, max_words: int) -> dict[str, str]:
 
 def keyphrases_per_theme(texts_per_theme: Sequence[Sequence[str]], top: int = 3,
                          max_words: int = 4, background: Sequence[str] | None = None,
-                         ) -> list[list[str]]:
+                         min_posts: int = 2) -> list[list[str]]:
     """Word sequences (2 to `max_words` words, not starting or ending with a stop word) that
     set each theme apart, as written in the first member post that uses them.
 
     A phrase scores by the share of the theme's posts using it, times how much more often
     they use it than the `background` posts do (default: every theme's posts together), so
     words the whole story shares ("Maduro") lose to what one theme says. A phrase one post
-    alone uses is never picked from a theme of three or more posts.
+    alone uses is never picked from a theme of three or more posts (nor, with `min_posts`
+    2, from any group).
     """
     per_theme: list[dict[str, int]] = []
     surface: dict[str, str] = {}
@@ -290,7 +296,7 @@ def keyphrases_per_theme(texts_per_theme: Sequence[Sequence[str]], top: int = 3,
         size = max(len(texts), 1)
         scored = []
         for key, c in counts.items():
-            if c < 2 and size > 2:
+            if c < min(min_posts, size - 1 if size > 2 else 1):
                 continue  # said by one post only: that post's words, not the theme's point
             share = c / size
             ratio = share / max(background_counts.get(key, c) / max(n_background, 1), 1e-9)

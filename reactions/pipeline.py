@@ -370,11 +370,14 @@ def summarize(
 def process_story(
     store: Store, story: Story, *, classifier: Any = None, stop: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Collect, then classify and summarize when anything new arrived: one scheduler tick."""
+    """Collect, then classify and summarize when anything new arrived or the stored summary is
+    stale (a post classified or labelled after it was written): one scheduler tick."""
     results = collect(store, story, stop=stop)
     added = sum(r.added for r in results)
     summary = None
-    if added or store.latest_summary(story.slug) is None:
+    latest = store.latest_summary(story.slug)
+    changed = store.last_changed_at(story.slug)
+    if added or latest is None or (changed is not None and changed >= latest.created_at):
         classify(store, story, classifier=classifier)
         summary = summarize(store, story)
     return {"added": added, "results": results, "summary": summary}

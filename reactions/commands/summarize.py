@@ -8,6 +8,8 @@ def add_arguments(parser) -> None:
 
     story_argument(parser, nargs="?")
     parser.add_argument("--since", metavar="WINDOW", help="only posts from the last 30m, 6h, 2d, 1w")
+    parser.add_argument("--style", choices=("brief", "detailed"), default="brief",
+                        help="brief (default) or detailed, quote-led with counts in the prose")
 
 
 def run(args) -> int:
@@ -17,6 +19,6 @@ def run(args) -> int:
     store = open_store()
     window = parse_window(args.since)
     for story in stories_for(store, args.story):
-        summary = summarize(store, story, since=window)
+        summary = summarize(store, story, since=window, style=args.style)
         print(f"{story.slug}: {summary.paragraph}")
     return 0
