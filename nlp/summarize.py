@@ -97,6 +97,9 @@ class Evidence:
     #: Word sequences the story's posts use most, as written in `topic_posts[i]`.
     topic_phrases: list[str] = field(default_factory=list)
     topic_posts: list[Post] = field(default_factory=list)
+    #: Post id -> embedding (from the encoder named `encoder`), for the support check.
+    vectors: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    encoder: str | None = None
 
     @property
     def classified(self) -> int:
@@ -237,7 +240,7 @@ def build_evidence(
              else min(times) if times else None)
     return Evidence(story, len(items), unclassified, ordered, buckets, platforms, window,
                     window_end, start, [t for t, p in zip(topic, topic_posts) if p],
-                    [p for p in topic_posts if p])
+                    [p for p in topic_posts if p], dict(embeddings or {}), encoder)
 
 
 def _find_post(phrase: str, posts: Sequence[Post]) -> Post | None:
@@ -624,6 +627,42 @@ def check_sentence(text: str, bucket: str, evidence: Evidence, *, min_support: f
     return Check(reasons, [pid for pid in cited if pid is not None])
 
 
+#: A sentence's mean similarity to its bucket's closest posts may trail another bucket's by
+#: at most this much, and must reach `EMBEDDING_FLOOR` (cosine, unit vectors).
+EMBEDDING_MARGIN = 0.05
+EMBEDDING_FLOOR = 0.2
+EMBEDDING_NEIGHBOURS = 3
+
+
+def embedding_support(vector: np.ndarray, bucket: str, evidence: Evidence) -> list[str]:
+    """Reasons (empty when none) why a sentence's embedding is not supported by its bucket:
+    its closest posts of the bucket are less similar to it than those of another bucket
+    (a sentence that reuses the bucket's words but says what another bucket says), or
+    nothing in the bucket is close at all."""
+    def closeness(name: str) -> float | None:
+        rows = [evidence.vectors[p.id] for p in evidence.buckets[name].posts
+                if p.id in evidence.vectors]
+        if not rows:
+            return None
+        matrix = np.asarray(rows, dtype=np.float32)
+        matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        sims = np.sort(matrix @ (vector / max(float(np.linalg.norm(vector)), 1e-12)))[::-1]
+        return float(sims[:EMBEDDING_NEIGHBOURS].mean())
+
+    own = closeness(bucket)
+    if own is None:
+        return []
+    reasons = []
+    if own < EMBEDDING_FLOOR:
+        reasons.append(f"meaning not close to any of the {bucket}' posts ({own:.2f})")
+    for other in BUCKETS:
+        theirs = closeness(other) if other != bucket else None
+        if theirs is not None and theirs > own + EMBEDDING_MARGIN:
+            reasons.append(f"meaning closer to the {other}' posts ({theirs:.2f}) than to the "
+                           f"{bucket}' ({own:.2f})")
+    return reasons
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of a model's answer (quotes may hold full stops; "U.S." ends nothing)."""
     from nlp.text import split_sentences as split
@@ -669,12 +708,25 @@ class ModelWriter:
     Subclasses implement `complete(system, user) -> str`. The opening and closing sentences
     come from the template; a bucket whose answer fails a check (or whose call fails) gets
     the template's sentence, and the replacement is recorded with its reasons.
+
+    Besides the word check (`check_sentence`), each sentence is embedded with `encoder`
+    (default: the encoder that made the evidence's vectors, loaded when first needed) and
+    must sit closer to its bucket's posts than to another bucket's (`embedding_support`).
     """
 
     name = "model"
 
-    def __init__(self, fallback: TemplateWriter | None = None) -> None:
+    def __init__(self, fallback: TemplateWriter | None = None, encoder: Any = None) -> None:
         self.template = fallback or TemplateWriter()
+        self.encoder = encoder
+
+    def _encoder_for(self, evidence: Evidence) -> Any:
+        if self.encoder is None and evidence.vectors and evidence.encoder:
+            from nlp.embed import DEFAULT_ENCODER, load_encoder
+
+            self.encoder = load_encoder(None if evidence.encoder == DEFAULT_ENCODER
+                                        else evidence.encoder)
+        return self.encoder if evidence.vectors else None
 
     def complete(self, system: str, user: str) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -700,6 +752,10 @@ class ModelWriter:
             parts = split_sentences(answer.strip().strip("`"))
             checks = [check_sentence(p, bucket, evidence) for p in parts]
             failures = [r for c in checks for r in c.reasons]
+            encoder = self._encoder_for(evidence) if parts and not failures else None
+            if encoder is not None:
+                for vector in encoder.encode(parts):
+                    failures += embedding_support(np.asarray(vector), bucket, evidence)
             if not parts:
                 failures = ["empty answer"]
             if failures:

@@ -221,6 +221,9 @@ def split_sentences(text: str) -> list[str]:
             continue
         if piece.count('"') % 2 or piece.count("\u201c") > piece.count("\u201d"):
             continue  # inside a quotation
+        following = text[end:].lstrip()[:1]
+        if following.islower():
+            continue  # 'said "no." and left': the sentence goes on
         sentences.append(piece.strip())
         start = end
     if text[start:].strip():

@@ -23,7 +23,7 @@ def run_demo(data_dir):
 def test_demo_end_to_end_twice(tmp_path):
     out, seconds = run_demo(tmp_path)
     assert seconds < 120, f"demo took {seconds:.0f} s"
-    assert "What people are saying" in out and "Discussions on" in out
+    assert "What people are saying" in out and "posts on" in out
     assert "supporters" in out and "skeptics" in out and "neutral" in out
     assert "python -m reactions dashboard" in out
 
