@@ -332,39 +332,50 @@ def summarize(
     missing ones); with a window, each bucket is compared with the previous window of the
     same length. The summary is stored with its window, sentences, citations and evidence.
     """
-    from nlp.summarize import citations, evidence_json
-
     now = now or utcnow()
-    start = now - since if since else None
     evidence = story_evidence(store, story, since=since, now=now, encoder=encoder)
     writer = writer or writer_from_settings(style=style)
     written = writer.write(evidence)
-    counts = {name: b.count for name, b in evidence.buckets.items()}
-    counts[UNCLASSIFIED] = evidence.unclassified
-    summary = Summary(
-        story=story.slug, paragraph=written.paragraph, counts=counts, writer=written.writer,
-        created_at=now, window_start=start, window_end=now,
-        payload={
-            "sentences": [vars(s) for s in written.sentences],
-            "evidence": [vars(s) for s in written.evidence],
-            "citations": citations(written),
-            "style": written.style,
-            # The period the numbers and the paragraph cover (all time: from the first post).
-            "period": {"start": evidence.period_start.isoformat() if evidence.period_start
-                       else None, "end": now.isoformat(), "words": evidence.period},
-            "replaced": written.replaced,
-            "platforms": evidence.platforms,
-            "platform_counts": evidence.platform_counts,
-            "shares": {name: b.share for name, b in evidence.buckets.items()},
-            "buckets": evidence_json(evidence),
-            "window_seconds": int(since.total_seconds()) if since else None,
-            # The story's labels when it was written (see render.stance_caveat).
-            "labels": store.label_counts(story.slug),
-        },
-    )
+    # The story's labels when it was written (see render.stance_caveat).
+    summary = make_summary(story.slug, evidence, written, now=now, since=since,
+                           labels=store.label_counts(story.slug))
     if save:
         store.save_summary(summary)
     return summary
+
+
+def make_summary(
+    slug: str, evidence: Any, written: Any, *, now: datetime, since: timedelta | None = None,
+    labels: dict[str, int] | None = None, caveat: str | None = None,
+) -> Summary:
+    """The one summary shape every surface reads (blurb, dashboard, digests, summarize-file):
+    the paragraph, counts, and a payload with its sentences, evidence lines, numbered
+    citations, period, per-bucket evidence and the label counts behind the caveat."""
+    from nlp.summarize import citations, evidence_json
+
+    counts = {name: b.count for name, b in evidence.buckets.items()}
+    counts[UNCLASSIFIED] = evidence.unclassified
+    payload = {
+        "sentences": [vars(s) for s in written.sentences],
+        "evidence": [vars(s) for s in written.evidence],
+        "citations": citations(written),
+        "style": written.style,
+        # The period the numbers and the paragraph cover (all time: from the first post).
+        "period": {"start": evidence.period_start.isoformat() if evidence.period_start
+                   else None, "end": now.isoformat(), "words": evidence.period},
+        "replaced": written.replaced,
+        "platforms": evidence.platforms,
+        "platform_counts": evidence.platform_counts,
+        "shares": {name: b.share for name, b in evidence.buckets.items()},
+        "buckets": evidence_json(evidence),
+        "window_seconds": int(since.total_seconds()) if since else None,
+        "labels": labels,
+    }
+    if caveat is not None:
+        payload["caveat"] = caveat
+    return Summary(story=slug, paragraph=written.paragraph, counts=counts, writer=written.writer,
+                   created_at=now, window_start=now - since if since else None, window_end=now,
+                   payload=payload)
 
 
 def process_story(

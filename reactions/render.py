@@ -50,6 +50,8 @@ def stance_caveat(summary: Summary) -> str | None:
     posts whose stance is implied rather than said fare worst. Summaries written before the
     label count was stored say nothing.
     """
+    if "caveat" in (summary.payload or {}):  # set by its writer (e.g. summarize-file)
+        return summary.payload["caveat"]
     labels = (summary.payload or {}).get("labels")
     if not isinstance(labels, dict):
         return None
