@@ -284,8 +284,11 @@ def describe_period(window: timedelta | None, start: datetime | None,
     A sliding window reads "In the last 24 hours"; all time reads "Since Nov 24" (the first
     post's day; the year is added when the end falls in another year), or "So far".
     """
+    if window == timedelta(days=1):
+        return "In the last 24 hours"
     if window is not None:
-        return f"In the last {describe_window(window)}"
+        span = describe_window(window)
+        return f"In the last {span.removeprefix('1 ')}"  # "the last hour", "the last 6 hours"
     if start is None:
         return "So far"
     return f"Since {_day(start, end is not None and end.year != start.year)}"

@@ -344,6 +344,30 @@ def summarize(
     return summary
 
 
+def current_summary(
+    store: Store, story: Story, *, since: timedelta | None = None, now: datetime | None = None,
+    style: str = "brief", fresh: bool = False, max_age: timedelta = timedelta(minutes=5),
+    **options: Any,
+) -> Summary:
+    """The summary of this window that every surface shows: the stored one while it is up to
+    date, else a new one, written and stored now.
+
+    A stored summary is stale once a post of the story is classified or labelled after it
+    (`Store.last_changed_at`); one for a sliding window also once it is `max_age` old, as
+    the window has moved. `options` go to `summarize` (writer, encoder).
+    """
+    now = now or utcnow()
+    if not fresh:
+        newer_than = store.last_changed_at(story.slug)
+        if since is not None:
+            recent = now - max_age
+            newer_than = max(newer_than, recent) if newer_than else recent
+        stored = store.summary_for_window(story.slug, since, newer_than=newer_than)
+        if stored is not None and (stored.payload or {}).get("style", "detailed") == style:
+            return stored
+    return summarize(store, story, since=since, now=now, style=style, **options)
+
+
 def make_summary(
     slug: str, evidence: Any, written: Any, *, now: datetime, since: timedelta | None = None,
     labels: dict[str, int] | None = None, caveat: str | None = None,

@@ -19,28 +19,15 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from datetime import timedelta
-
     from reactions.commands._common import open_store
-    from reactions.models import utcnow
-    from reactions.pipeline import parse_window, summarize
+    from reactions.pipeline import current_summary, parse_window
     from reactions.render import render_summary
 
     store = open_store()
     story = store.get_story(args.story)
-    window = parse_window(args.since)
-    summary = None
-    if not args.fresh:
-        # A stored summary for this window and style is reused while nothing was classified
-        # or labelled since (and, for a sliding window, while it is a few minutes old at most).
-        newer_than = store.last_changed_at(story.slug)
-        if window is not None:
-            recent = utcnow() - timedelta(minutes=5)
-            newer_than = max(newer_than, recent) if newer_than else recent
-        summary = store.summary_for_window(story.slug, window, newer_than=newer_than)
-        if summary is not None and (summary.payload or {}).get("style", "detailed") != args.style:
-            summary = None
-    if summary is None:
-        summary = summarize(store, story, since=window, style=args.style)
+    # The stored paragraph for this window and style while nothing was classified or labelled
+    # since (and, for a sliding window, while it is a few minutes old at most).
+    summary = current_summary(store, story, since=parse_window(args.since), style=args.style,
+                              fresh=args.fresh)
     print(render_summary(summary, story, args.format))
     return 0
