@@ -234,7 +234,8 @@ def split_sentences(text: str) -> list[str]:
 def clause_cut(text: str, max_words: int) -> str:
     """The start of `text` in at most `max_words` words, cut where a sentence or clause ends.
 
-    Returns the first sentence when it fits; else its longest run of clauses that fits
+    Returns the first sentence when it fits; else what follows a lead-in ending in a colon
+    ("Mastodon will hate this but: <point>") when that fits; else the longest run of clauses
     (ending at a comma, semicolon, colon or dash) with "..." appended; a text with no such
     boundary early enough is cut at a word, also with "...". Trailing punctuation is dropped
     so the caller can close the quote with its own.
@@ -246,6 +247,9 @@ def clause_cut(text: str, max_words: int) -> str:
     words = first.split()
     if len(words) <= max_words:
         return first.rstrip(" .!?;:,\u2014\u2013-")
+    lead_in, colon, point = first.partition(": ")
+    if colon and len(lead_in.split()) >= 3 and 4 <= len(point.split()) <= max_words:
+        return point.rstrip(" .!?;:,\u2014\u2013-")  # "I'll say it: <the point>"
     cut = None
     for match in _CLAUSE_END.finditer(first):
         head = first[: match.start()]

@@ -184,6 +184,9 @@ def test_quotes_are_cut_at_a_clause_boundary():
     cut = clause_cut(text, 12)
     assert cut == "Blowing up boats without showing any evidence..."
     assert clause_cut("The U.S. strikes work. More later", 12) == "The U.S. strikes work"
+    lead_in = ("Mastodon is going to hate this but: the boats are legit targets and the call is "
+               "smart. Both can be true.")
+    assert clause_cut(lead_in, 12) == "the boats are legit targets and the call is smart"
 
 
 def test_no_doubled_punctuation(store):
