@@ -13,8 +13,7 @@ import streamlit as st
 from dashboard import queries
 from nlp.summarize import largest_remainder
 from reactions.models import BUCKETS, utcnow
-from reactions.render import (counts_line, escape_markdown, render_summary, safe_url,
-                              stance_caveat)
+from reactions.render import counts_line, escape_markdown, render_summary, safe_url, stance_caveat
 
 COLORS = alt.Scale(domain=list(BUCKETS), range=["#2da44e", "#cf222e", "#8c959f"])
 

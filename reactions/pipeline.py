@@ -15,7 +15,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from collectors.base import CollectorError, Interrupted, MissingCredentials, get_collector
-from reactions.models import UNCLASSIFIED, Post, StancePrediction, Story, Summary, utcnow
+from reactions.models import (
+    UNCLASSIFIED,
+    Post,
+    StancePrediction,
+    Story,
+    Summary,
+    SummaryPayload,
+    utcnow,
+)
 from reactions.store import Store
 from reactions.stories import load_story_file, seed_story_files
 
@@ -379,7 +387,7 @@ def make_summary(
 
     counts = {name: b.count for name, b in evidence.buckets.items()}
     counts[UNCLASSIFIED] = evidence.unclassified
-    payload = {
+    payload: SummaryPayload = {
         "sentences": [vars(s) for s in written.sentences],
         "evidence": [vars(s) for s in written.evidence],
         "citations": citations(written),

@@ -75,6 +75,12 @@ def posts_for(texts, platform="bluesky", hours_ago=1, start=0):
 
 @pytest.fixture
 def themed_story(store):
+    return make_themed_story(store)
+
+
+def make_themed_story(store):
+    """Supporters making two points (one reposted twice), skeptics one, and 8 hours earlier
+    a dozen skeptic posts; classified from the tags."""
     story = Story(slug="navy", title="The navy strikes narco boats", claim="The strikes are right.")
     store.save_story(story)
     current = ([t.format(TAILS[i]) for i in range(3) for t in SUPPORT_A]

@@ -20,7 +20,12 @@ from nlp.text import clause_cut, split_sentences
 from reactions import pipeline
 from reactions.models import Post, StancePrediction, Story
 from reactions.render import escape_markdown, render_summary
-from tests.test_summarize import NOW, FakeEncoder, LabelClassifier, posts_for, themed_story  # noqa: F401
+from tests.test_summarize import NOW, FakeEncoder, LabelClassifier, make_themed_story, posts_for
+
+
+@pytest.fixture
+def themed_story(store):
+    return make_themed_story(store)
 
 
 def _normal(text):
