@@ -418,7 +418,7 @@ def process_story(
     results = collect(store, story, stop=stop)
     added = sum(r.added for r in results)
     summary = None
-    latest = store.latest_summary(story.slug)
+    latest = store.summary_for_window(story.slug, None)  # the all-time one it keeps
     changed = store.last_changed_at(story.slug)
     if added or latest is None or (changed is not None and changed >= latest.created_at):
         classify(store, story, classifier=classifier)

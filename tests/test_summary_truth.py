@@ -333,3 +333,16 @@ def test_digest_paragraph_is_of_the_digest_period(sqlite_store):
     assert day is not None and day.counts["skeptics"] == 1
     assert day.paragraph.startswith("In the last 24 hours, ")
     assert day.paragraph.split(",")[0] in text
+
+
+def test_scheduler_tick_rewrites_a_stale_summary(sqlite_store, monkeypatch):
+    """Nothing new collected, but an editor corrected a post: the tick writes a new summary."""
+    story, posts = past_story(sqlite_store)
+    monkeypatch.setattr(pipeline, "collect", lambda store, story, stop=None: [])
+    monkeypatch.setattr(pipeline, "writer_from_settings", lambda style="brief": TemplateWriter(style))
+    first = pipeline.process_story(sqlite_store, story, classifier=LabelClassifier())["summary"]
+    assert first is not None and first.counts["skeptics"] == 1
+    assert pipeline.process_story(sqlite_store, story, classifier=LabelClassifier())["summary"] is None
+    sqlite_store.add_label(story.slug, posts[0].id, "skeptics")
+    again = pipeline.process_story(sqlite_store, story, classifier=LabelClassifier())["summary"]
+    assert again is not None and again.counts["skeptics"] == 2
