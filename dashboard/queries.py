@@ -69,6 +69,18 @@ def latest_summary(slug: str) -> Summary | None:
 
 
 @st.cache_data(ttl=TTL_SECONDS)
+def window_summary(slug: str, window: str) -> tuple[Summary | None, bool]:
+    """The newest summary written for this window (None: none yet), and whether it is stale
+    (a post was classified or labelled after it, so its numbers may differ from the tiles)."""
+    store = get_store()
+    summary = store.summary_for_window(slug, WINDOWS[window])
+    if summary is None:
+        return None, False
+    changed = store.last_changed_at(slug)
+    return summary, bool(changed and changed >= summary.created_at)
+
+
+@st.cache_data(ttl=TTL_SECONDS)
 def breakdown(slug: str, filters: Filters, step_seconds: int) -> dict:
     """Counts, stance series and volume series in one pass (the Story page needs all three)."""
     return aggregates.breakdown(get_store(), slug, filters, step_seconds=step_seconds)

@@ -11,6 +11,7 @@ import altair as alt
 import streamlit as st
 
 from dashboard import posts_table, queries, ui
+from nlp.summarize import largest_remainder
 from reactions.models import BUCKETS, utcnow
 from reactions.render import counts_line, escape_markdown, render_summary, safe_url, stance_caveat
 
@@ -32,8 +33,9 @@ st.caption("Claim: " + escape_markdown(story.claim))
 
 options = queries.filter_options(slug)
 left, middle, right = st.columns(3)
-window = left.selectbox("Window", list(queries.WINDOWS), key="window",
-                        index=list(queries.WINDOWS).index(queries.default_window(slug)))
+# All time by default: the story's whole period, so a past story is not shown as empty.
+window = left.selectbox("Window", list(queries.WINDOWS), index=list(queries.WINDOWS).index("all time"),
+                        key="window")
 sources = middle.multiselect("Sources", options["sources"], key="sources",
                              placeholder="all sources")
 languages = right.multiselect("Languages", options["languages"], key="languages",
@@ -45,9 +47,10 @@ overview = queries.breakdown(slug, filters, step)
 counts = overview["counts"]
 total = sum(counts[b] for b in BUCKETS)
 columns = st.columns(len(BUCKETS) + 1)
+percents = largest_remainder({b: counts[b] for b in BUCKETS})  # they sum to 100, as in the paragraph
 for column, bucket in zip(columns, BUCKETS):
     column.metric(ui.bucket_label(bucket), ui.number(counts[bucket]),
-                  ui.share(counts[bucket], total) if total else None,
+                  f"{percents[bucket]}%" if total else None,
                   delta_color="off", delta_arrow="off")
 columns[-1].metric(ui.bucket_label("unclassified"), ui.number(counts.get("unclassified", 0)))
 if not queries.count_posts(slug):
@@ -70,17 +73,27 @@ def _age(when: datetime) -> str:
     return f"{minutes // 1440} days ago"
 
 
-summary = queries.latest_summary(slug)
+# The paragraph of the window the tiles show, so both state the same numbers.
+summary, stale = queries.window_summary(slug, window)
+since = {"last 6 hours": "6h", "last 24 hours": "1d", "last 7 days": "7d", "last 30 days": "30d"}
+command = f"python -m reactions blurb {slug}" + (f" --since {since[window]}" if window in since else "")
 st.subheader("The paragraph")
 if summary is None:
-    st.info("No paragraph yet: run `python -m reactions summarize " + slug + "`.")
+    st.info(f"No paragraph for the {window} yet: run `{command}`.")
 else:
+    if stale:
+        st.warning("Posts were classified or corrected after this paragraph was written, so its "
+                   "numbers may differ from the tiles; the scheduler rewrites it on its next "
+                   f"run, or run `{command}`.")
+    if sources or languages:
+        st.caption("The paragraph covers every source and language; the tiles are filtered.")
     # The paragraph quotes posts: plain text, never markup.
     st.text(summary.paragraph)
     if caveat := stance_caveat(summary):
         st.warning(caveat)  # our own words, not post text
+    period = ((summary.payload or {}).get("period") or {}).get("words")
     st.caption(escape_markdown(
-        f"Written by {summary.writer}, {_age(summary.created_at)} "
+        (f"{period} · " if period else "") + f"Written by {summary.writer}, {_age(summary.created_at)} "
         f"({summary.created_at:%Y-%m-%d %H:%M} UTC) · {counts_line(summary)}"))
     st.caption("Copy it with the button at the top right of each box.")
     for tab, fmt, language in zip(st.tabs(["Text", "Markdown", "HTML"]),

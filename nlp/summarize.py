@@ -40,7 +40,11 @@ _ARTICLES = frozenset({"The", "A", "An", "This", "These", "That", "Those"})
 
 @dataclass
 class ThemeEvidence:
-    """A point several posts of one bucket make (sizes count each original post once)."""
+    """A point several posts of one bucket make (sizes count each original post once).
+
+    `phrase` is cut from `quotes[0]` (the theme's lead), so quoting it cites that post;
+    `keyphrases` are word sequences as written in some member post (`members`).
+    """
 
     phrase: str
     size: int
@@ -48,6 +52,8 @@ class ThemeEvidence:
     quotes: list[Post]
     keywords: list[str] = field(default_factory=list)
     reposts: int = 0
+    keyphrases: list[str] = field(default_factory=list)
+    members: list[Post] = field(default_factory=list)
 
 
 @dataclass
@@ -62,6 +68,7 @@ class BucketEvidence:
     previous: int | None = None  # count in the previous window of the same length
     previous_share: float | None = None
     posts: list[Post] = field(default_factory=list)  # every post, for grounding checks
+    percent: int = 0  # share in whole percent, rounded so the buckets' percents sum to 100
 
     @property
     def unique(self) -> int:
@@ -72,7 +79,7 @@ class BucketEvidence:
         """Change of the share against the previous window, in percentage points."""
         if self.previous_share is None:
             return None
-        return round(100 * self.share) - round(100 * self.previous_share)
+        return self.percent - round(100 * self.previous_share)
 
 
 @dataclass
@@ -85,18 +92,38 @@ class Evidence:
     platform_counts: dict[str, int] = field(default_factory=dict)
     window: timedelta | None = None
     window_end: datetime | None = None
+    #: The period the posts cover: the window's start, or (all time) the first post's time.
+    period_start: datetime | None = None
+    #: Word sequences the story's posts use most, as written in `topic_posts[i]`.
+    topic_phrases: list[str] = field(default_factory=list)
+    topic_posts: list[Post] = field(default_factory=list)
+    #: Post id -> embedding (from the encoder named `encoder`), for the support check.
+    vectors: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    encoder: str | None = None
 
     @property
     def classified(self) -> int:
         return sum(b.count for b in self.buckets.values())
 
+    @property
+    def period(self) -> str:
+        """The period in words: "In the last 24 hours", "Since Nov 24", "So far"."""
+        return describe_period(self.window, self.period_start, self.window_end)
+
 
 @dataclass
 class Sentence:
+    """One sentence of the paragraph (or line of the evidence block).
+
+    `post_ids` are the posts it cites, in order; when `quotes` is given, `quotes[i]` is a
+    span of the sentence's text (shown in quotation marks) taken from post `post_ids[i]`.
+    """
+
     text: str
     bucket: str | None
     post_ids: list[int]
     urls: list[str]
+    quotes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -105,10 +132,27 @@ class Written:
     sentences: list[Sentence]
     writer: str
     replaced: list[dict[str, Any]] = field(default_factory=list)
+    #: Counts, shares and quotes per bucket, after the paragraph (shown as its evidence).
+    evidence: list[Sentence] = field(default_factory=list)
+    style: str = "brief"
+    period: str = ""
 
 
 def engagement(post: Post) -> int:
     return post.likes + 2 * post.reposts + post.replies
+
+
+def largest_remainder(counts: dict[str, int]) -> dict[str, int]:
+    """Whole percents of the counts that sum to exactly 100 (Hamilton's method); all 0 if empty."""
+    total = sum(counts.values())
+    if not total:
+        return {k: 0 for k in counts}
+    exact = {k: 100 * v / total for k, v in counts.items()}
+    out = {k: int(v) for k, v in exact.items()}
+    order = sorted(counts, key=lambda k: (-(exact[k] - out[k]), -counts[k], list(counts).index(k)))
+    for k in order[: 100 - sum(out.values())]:
+        out[k] += 1
+    return out
 
 
 def build_evidence(
@@ -121,20 +165,29 @@ def build_evidence(
 
     `embeddings` (post id -> vector from the encoder named `encoder`) enables themes; a
     bucket's posts without a vector are counted but not clustered. `previous` holds the
-    bucket counts of the previous window of the same length, for the change.
+    bucket counts of the previous window of the same length, for the change. Posts the
+    classifier flagged for review never lead a theme nor are quoted for their bucket.
     """
-    from nlp.themes import MIN_SIZE, extract_themes
+    from nlp.themes import MIN_SIZE, extract_themes, keyphrases_per_theme
 
     by_bucket: dict[str, list[Post]] = {b: [] for b in BUCKETS}
+    unsure: set[int] = set()
     unclassified = 0
     platforms: dict[str, int] = {}
     for post, prediction in items:
         platforms[post.platform] = platforms.get(post.platform, 0) + 1
         if prediction.label in by_bucket:
             by_bucket[prediction.label].append(post)
+            if prediction.needs_review:
+                unsure.add(id(post))
         else:
             unclassified += 1
+    # Same posts, same order, whatever order the store returned them in: same themes.
+    for posts in by_bucket.values():
+        posts.sort(key=lambda p: (p.id is None, p.id or 0, p.native_id))
+    background = [p.text for b in BUCKETS for p in by_bucket[b] if p.duplicate_of is None]
     classified = sum(len(v) for v in by_bucket.values())
+    percents = largest_remainder({b: len(v) for b, v in by_bucket.items()})
     previous_total = sum(previous.get(b, 0) for b in BUCKETS) if previous else 0
     buckets = {}
     for bucket, posts in by_bucket.items():
@@ -143,12 +196,13 @@ def build_evidence(
         for p in posts:
             if p.duplicate_of is not None:
                 repeats[p.duplicate_of] = repeats.get(p.duplicate_of, 0) + 1
-        quotes = sorted(originals, key=lambda p: (-(engagement(p) + repeats.get(p.id, 0)),
-                                                  p.id or 0))[:quotes_per_bucket]
+        sure = [p for p in originals if id(p) not in unsure]
+        quotes = sorted(sure, key=lambda p: (-(engagement(p) + repeats.get(p.id, 0)),
+                                             p.id or 0))[:quotes_per_bucket]
         evidence = BucketEvidence(
             bucket=bucket, count=len(posts), share=len(posts) / classified if classified else 0.0,
             post_ids=[p.id for p in posts if p.id is not None], quotes=quotes,
-            reposts=len(posts) - len(originals), posts=posts,
+            reposts=len(posts) - len(originals), posts=posts, percent=percents[bucket],
         )
         if previous is not None:
             evidence.previous = previous.get(bucket, 0)
@@ -159,20 +213,40 @@ def build_evidence(
             themes = extract_themes(
                 [p.text for p in with_vectors], np.stack([embeddings[p.id] for p in with_vectors]),
                 engagement=[engagement(p) + repeats.get(p.id, 0) for p in with_vectors],
-                encoder=encoder,
+                encoder=encoder, confident=[id(p) not in unsure for p in with_vectors],
+                background=background,
             )
             for theme in themes:
+                if not theme.representatives:
+                    continue  # only posts the classifier is unsure of: nothing to quote
                 members = [with_vectors[i] for i in theme.members]
                 evidence.themes.append(ThemeEvidence(
                     phrase=theme.phrase, size=theme.size,
                     post_ids=[p.id for p in members],
                     quotes=[with_vectors[i] for i in theme.representatives],
-                    keywords=theme.keywords,
+                    keywords=theme.keywords, keyphrases=theme.keyphrases,
                     reposts=sum(repeats.get(p.id, 0) for p in members),
+                    members=[p for p in members if id(p) not in unsure],
                 ))
         buckets[bucket] = evidence
     ordered = sorted(platforms, key=lambda name: (-platforms[name], name))
-    return Evidence(story, len(items), unclassified, ordered, buckets, platforms, window, window_end)
+    classified_originals = [p for b in BUCKETS for p in by_bucket[b]
+                            if p.duplicate_of is None and id(p) not in unsure]
+    topic = keyphrases_per_theme([[p.text for p in classified_originals]], top=2,
+                                 min_posts=2)[0]
+    topic_posts = [_find_post(phrase, classified_originals) for phrase in topic]
+    times = [p.created_at for p, _ in items if p.created_at is not None]
+    start = (window_end - window if window is not None and window_end is not None
+             else min(times) if times else None)
+    return Evidence(story, len(items), unclassified, ordered, buckets, platforms, window,
+                    window_end, start, [t for t, p in zip(topic, topic_posts) if p],
+                    [p for p in topic_posts if p], dict(embeddings or {}), encoder)
+
+
+def _find_post(phrase: str, posts: Sequence[Post]) -> Post | None:
+    """The first post whose text holds the phrase (case, punctuation and spacing aside)."""
+    key = f" {_normal(phrase)} "
+    return next((p for p in posts if key in f" {_normal(p.text)} "), None)
 
 
 # -- the template writer -----------------------------------------------------------------
@@ -199,9 +273,43 @@ def describe_window(window: timedelta) -> str:
     return f"{seconds} seconds"
 
 
-def _short_quote(text: str, limit: int = 120) -> str:
-    text = " ".join(text.split()).replace('"', "'")
-    return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "..."
+def _day(when: datetime, year: bool) -> str:
+    return f"{when:%b} {when.day}" + (f", {when.year}" if year else "")
+
+
+def describe_period(window: timedelta | None, start: datetime | None,
+                    end: datetime | None) -> str:
+    """A summary's period in words, to open its paragraph.
+
+    A sliding window reads "In the last 24 hours"; all time reads "Since Nov 24" (the first
+    post's day; the year is added when the end falls in another year), or "So far".
+    """
+    if window == timedelta(days=1):
+        return "In the last 24 hours"
+    if window is not None:
+        span = describe_window(window)
+        return f"In the last {span.removeprefix('1 ')}"  # "the last hour", "the last 6 hours"
+    if start is None:
+        return "So far"
+    return f"Since {_day(start, end is not None and end.year != start.year)}"
+
+
+def _quote(text: str) -> str:
+    """A post's words as a quotation: straight double quotes inside become single ones."""
+    return text.replace('"', "'").replace("\u201c", "'").replace("\u201d", "'")
+
+
+def _short_quote(text: str, limit: int = 20) -> str:
+    """A post's first sentence, cut at a clause boundary to at most `limit` words."""
+    from nlp.themes import clean_phrase
+
+    return _quote(clean_phrase(text, limit))
+
+
+def _end(text: str) -> str:
+    """The sentence closed with one full stop (none added after "!", "?" or "...")."""
+    text = text.rstrip()
+    return text if re.search(r"[.!?](\u201d)?$", text) else text + "."
 
 
 def bucket_stats(b: BucketEvidence, window: timedelta | None) -> str:
@@ -209,7 +317,7 @@ def bucket_stats(b: BucketEvidence, window: timedelta | None) -> str:
     parts = [_plural(b.count)]
     if b.reposts:
         parts.append(f"{b.reposts} of them {'a repost' if b.reposts == 1 else 'reposts'}")
-    parts.append(f"{round(100 * b.share)}%")
+    parts.append(f"{b.percent}%")
     change = b.change
     if change is not None and window is not None:
         span = describe_window(window)
@@ -221,49 +329,138 @@ def bucket_stats(b: BucketEvidence, window: timedelta | None) -> str:
     return ", ".join(parts)
 
 
+class _Cited:
+    """Builds one sentence's text while recording each quoted span and the post it cites."""
+
+    def __init__(self) -> None:
+        self.quotes: list[str] = []
+        self.posts: list[Post] = []
+
+    def quote(self, span: str, post: Post) -> str:
+        self.quotes.append(span)
+        self.posts.append(post)
+        return f"\u201c{span}\u201d"
+
+    def sentence(self, text: str, bucket: str | None) -> Sentence:
+        return Sentence(text, bucket, [p.id for p in self.posts],
+                        [p.url or "" for p in self.posts], list(self.quotes))
+
+
+#: Brief style: how each bucket's sentence names its points.
+BRIEF_VERBS = {"supporters": ("Supporters", "stress"), "skeptics": ("Skeptics", "raise"),
+               "neutral": ("Neutral posts", "relay")}
+STYLES = ("brief", "detailed")
+
+
 class TemplateWriter:
-    """Deterministic sentences in the seed article's shape, from the evidence alone."""
+    """Deterministic sentences from the evidence alone, every quote cited to its post.
+
+    `style="brief"` (the default) writes the seed article's shape: an opening with the
+    period, platforms and what the posts talk about most, then one sentence per bucket
+    naming its main points by their keyphrases, no counts. `style="detailed"` is quote-led
+    with counts in the prose. Either way the counts, shares and quotes follow as evidence.
+    """
 
     name = "template"
 
+    def __init__(self, style: str = "brief") -> None:
+        if style not in STYLES:
+            raise ValueError(f"unknown summary style {style!r}; known: {', '.join(STYLES)}")
+        self.style = style
+
     def opening(self, evidence: Evidence) -> Sentence:
         platforms = _join([PLATFORM_NAMES.get(p, p) for p in evidence.platforms[:4]])
-        title = evidence.story.title.rstrip(". ")
-        first, _, rest = title.partition(" ")
-        if first in _ARTICLES:  # "highlight the navy's strikes", but "highlight Trump's call"
-            title = f"{first.lower()} {rest}".strip()
-        return Sentence(f"Discussions on {platforms} highlight {title}.", None, [], [])
+        cited = _Cited()
+        if evidence.topic_phrases:
+            topics = _join([cited.quote(t, p) for t, p in
+                            zip(evidence.topic_phrases, evidence.topic_posts)])
+            text = f"{evidence.period}, posts on {platforms} have centred on {topics}."
+        else:
+            text = f"{evidence.period}, posts on {platforms} have reacted to the story."
+        return cited.sentence(text, None)
+
+    def brief_sentence(self, evidence: Evidence, bucket: str) -> Sentence:
+        """One sentence naming the bucket's main points by keyphrase (no counts)."""
+        b = evidence.buckets[bucket]
+        label, verb = BRIEF_VERBS[bucket]
+        cited = _Cited()
+        points: list[str] = []
+        used = [_normal(t) for t in evidence.topic_phrases]  # said in the opening already
+        for theme in b.themes[:THEMES_PER_SENTENCE + 1]:
+            for phrase in theme.keyphrases:
+                key = _normal(phrase)
+                if any(key in u or u in key for u in used):
+                    continue
+                post = _find_post(phrase, theme.members)
+                if post is not None:
+                    points.append(cited.quote(phrase, post))
+                    used.append(key)
+                    break
+            if len(points) == THEMES_PER_SENTENCE:
+                break
+        if points:
+            return cited.sentence(f"{label} {verb} {_join(points)}.", bucket)
+        if b.quotes:
+            span = _short_quote(b.quotes[0].text, 12)
+            return cited.sentence(_end(f"{label} say, for example, {cited.quote(span, b.quotes[0])}"),
+                                  bucket)
+        return cited.sentence(f"{label} make no point that several of them share.", bucket)
 
     def bucket_sentence(self, evidence: Evidence, bucket: str) -> Sentence:
+        """The detailed style's sentence: counts, shares, and each theme's lead quoted."""
         b = evidence.buckets[bucket]
         label, verb = LABELS[bucket]
         stats = bucket_stats(b, evidence.window)
-        cited: list[Post] = []
+        cited = _Cited()
         if b.themes:
-            points = []
-            for theme in b.themes[:THEMES_PER_SENTENCE]:
-                points.append(f'"{_short_quote(theme.phrase)}" ({_plural(theme.size)})')
-                cited.extend(theme.quotes[:1])
+            points = [f"{cited.quote(_quote(theme.phrase), theme.quotes[0])} "
+                      f"({_plural(theme.size)})" for theme in b.themes[:THEMES_PER_SENTENCE]]
             text = f"{label} ({stats}) {verb} {_join(points)}."
         elif b.quotes:
-            cited = b.quotes[:1]
-            text = f'{label} ({stats}) {verb}, for example, "{_short_quote(cited[0].text)}".'
+            text = _end(f"{label} ({stats}) {verb}, for example, "
+                        f"{cited.quote(_short_quote(b.quotes[0].text), b.quotes[0])}")
         else:
             text = f"{label} account for {stats}."
-        return Sentence(text, bucket, [p.id for p in cited if p.id is not None],
-                        [p.url for p in cited if p.url])
+        return cited.sentence(text, bucket)
+
+    def evidence_lines(self, evidence: Evidence) -> list[Sentence]:
+        """Per bucket: count, share, reposts, change, and each theme's lead quote with its size."""
+        lines = []
+        for bucket in BUCKETS:
+            b = evidence.buckets[bucket]
+            if not b.count:
+                continue
+            label, _ = LABELS[bucket]
+            cited = _Cited()
+            text = f"{label}: {bucket_stats(b, evidence.window)}"
+            points = [f"{cited.quote(_quote(t.phrase), t.quotes[0])} ({_plural(t.size)})"
+                      for t in b.themes]
+            if not points and b.quotes:
+                points = [cited.quote(_short_quote(p.text), p) for p in b.quotes[:2]]
+            if points:
+                text += ". " + "; ".join(points)
+            lines.append(cited.sentence(_end(text), bucket))
+        if evidence.unclassified:
+            lines.append(Sentence(
+                f"Not classified: {_plural(evidence.unclassified)} (another language or no text).",
+                UNCLASSIFIED, [], []))
+        return lines
 
     def closing(self, evidence: Evidence) -> list[Sentence]:
         sentences = []
         missing = [ADJECTIVES[b] for b in BUCKETS if not evidence.buckets[b].count]
         if evidence.classified and missing:
             sentences.append(Sentence(f"No {_join(missing, 'or')} posts so far.", None, [], []))
-        if evidence.unclassified:
+        if evidence.unclassified and self.style == "detailed":
             n = evidence.unclassified
             sentences.append(Sentence(
                 f"{n} more {'post was' if n == 1 else 'posts were'} not classified "
                 "(another language or no text).", UNCLASSIFIED, [], []))
         return sentences
+
+    def sentence_for(self, evidence: Evidence, bucket: str) -> Sentence:
+        return (self.brief_sentence(evidence, bucket) if self.style == "brief"
+                else self.bucket_sentence(evidence, bucket))
 
     def write(self, evidence: Evidence) -> Written:
         if evidence.total == 0:
@@ -271,12 +468,26 @@ class TemplateWriter:
             text = (f"No posts about \u201c{title}\u201d in the last {describe_window(evidence.window)}."
                     if evidence.window else
                     f"No posts about \u201c{title}\u201d have been collected yet.")
-            return Written(text, [Sentence(text, None, [], [])], self.name)
+            return Written(text, [Sentence(text, None, [], [])], self.name, style=self.style,
+                           period=evidence.period)
         sentences = [self.opening(evidence)]
-        sentences += [self.bucket_sentence(evidence, b) for b in BUCKETS
+        sentences += [self.sentence_for(evidence, b) for b in BUCKETS
                       if evidence.buckets[b].count]
         sentences += self.closing(evidence)
-        return Written(" ".join(s.text for s in sentences), sentences, self.name)
+        return Written(" ".join(s.text for s in sentences), sentences, self.name,
+                       evidence=self.evidence_lines(evidence), style=self.style,
+                       period=evidence.period)
+
+
+def citations(written: Written) -> list[dict[str, Any]]:
+    """Every cited post once, numbered in order of first citation across the paragraph and
+    then the evidence block: [{"n", "post_id", "url"}]."""
+    numbers: dict[int, dict[str, Any]] = {}
+    for sentence in [*written.sentences, *written.evidence]:
+        for pid, url in zip(sentence.post_ids, sentence.urls or [""] * len(sentence.post_ids)):
+            if pid is not None and pid not in numbers:
+                numbers[pid] = {"n": len(numbers) + 1, "post_id": pid, "url": url or None}
+    return list(numbers.values())
 
 
 # -- grounding ---------------------------------------------------------------------------
@@ -335,7 +546,7 @@ def allowed_numbers(evidence: Evidence, bucket: str) -> tuple[set[int], set[int]
     """(counts, percentages) a sentence about this bucket may state."""
     b = evidence.buckets[bucket]
     counts = {b.count, b.unique, b.reposts, evidence.classified, evidence.total}
-    percents = {round(100 * b.share)}
+    percents = {b.percent, round(100 * b.share)}
     for theme in b.themes:
         counts |= {theme.size, theme.size + theme.reposts}
         if b.unique:
@@ -419,19 +630,47 @@ def check_sentence(text: str, bucket: str, evidence: Evidence, *, min_support: f
     return Check(reasons, [pid for pid in cited if pid is not None])
 
 
+#: A sentence's mean similarity to its bucket's closest posts may trail another bucket's by
+#: at most this much, and must reach `EMBEDDING_FLOOR` (cosine, unit vectors).
+EMBEDDING_MARGIN = 0.05
+EMBEDDING_FLOOR = 0.2
+EMBEDDING_NEIGHBOURS = 3
+
+
+def embedding_support(vector: np.ndarray, bucket: str, evidence: Evidence) -> list[str]:
+    """Reasons (empty when none) why a sentence's embedding is not supported by its bucket:
+    its closest posts of the bucket are less similar to it than those of another bucket
+    (a sentence that reuses the bucket's words but says what another bucket says), or
+    nothing in the bucket is close at all."""
+    def closeness(name: str) -> float | None:
+        rows = [evidence.vectors[p.id] for p in evidence.buckets[name].posts
+                if p.id in evidence.vectors]
+        if not rows:
+            return None
+        matrix = np.asarray(rows, dtype=np.float32)
+        matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        sims = np.sort(matrix @ (vector / max(float(np.linalg.norm(vector)), 1e-12)))[::-1]
+        return float(sims[:EMBEDDING_NEIGHBOURS].mean())
+
+    own = closeness(bucket)
+    if own is None:
+        return []
+    reasons = []
+    if own < EMBEDDING_FLOOR:
+        reasons.append(f"meaning not close to any of the {bucket}' posts ({own:.2f})")
+    for other in BUCKETS:
+        theirs = closeness(other) if other != bucket else None
+        if theirs is not None and theirs > own + EMBEDDING_MARGIN:
+            reasons.append(f"meaning closer to the {other}' posts ({theirs:.2f}) than to the "
+                           f"{bucket}' ({own:.2f})")
+    return reasons
+
+
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a model's answer (quotes may hold full stops)."""
-    text = " ".join(text.split())
-    parts, start, inside = [], 0, False
-    for i, ch in enumerate(text):
-        if ch in "\"\u201c\u201d":
-            inside = not inside if ch == '"' else ch == "\u201c"
-        elif ch in ".!?" and not inside and (i + 1 == len(text) or text[i + 1] == " "):
-            parts.append(text[start : i + 1].strip())
-            start = i + 1
-    if text[start:].strip():
-        parts.append(text[start:].strip())
-    return [p for p in parts if p]
+    """Sentences of a model's answer (quotes may hold full stops; "U.S." ends nothing)."""
+    from nlp.text import split_sentences as split
+
+    return split(text)
 
 
 # -- model writers -----------------------------------------------------------------------
@@ -472,12 +711,25 @@ class ModelWriter:
     Subclasses implement `complete(system, user) -> str`. The opening and closing sentences
     come from the template; a bucket whose answer fails a check (or whose call fails) gets
     the template's sentence, and the replacement is recorded with its reasons.
+
+    Besides the word check (`check_sentence`), each sentence is embedded with `encoder`
+    (default: the encoder that made the evidence's vectors, loaded when first needed) and
+    must sit closer to its bucket's posts than to another bucket's (`embedding_support`).
     """
 
     name = "model"
 
-    def __init__(self, fallback: TemplateWriter | None = None) -> None:
+    def __init__(self, fallback: TemplateWriter | None = None, encoder: Any = None) -> None:
         self.template = fallback or TemplateWriter()
+        self.encoder = encoder
+
+    def _encoder_for(self, evidence: Evidence) -> Any:
+        if self.encoder is None and evidence.vectors and evidence.encoder:
+            from nlp.embed import DEFAULT_ENCODER, load_encoder
+
+            self.encoder = load_encoder(None if evidence.encoder == DEFAULT_ENCODER
+                                        else evidence.encoder)
+        return self.encoder if evidence.vectors else None
 
     def complete(self, system: str, user: str) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -492,7 +744,7 @@ class ModelWriter:
         for bucket in BUCKETS:
             if not evidence.buckets[bucket].count:
                 continue
-            fallback = self.template.bucket_sentence(evidence, bucket)
+            fallback = self.template.sentence_for(evidence, bucket)
             try:
                 answer = self.complete(SYSTEM_PROMPT, bucket_prompt(evidence, bucket))
             except WriterError as exc:
@@ -503,6 +755,10 @@ class ModelWriter:
             parts = split_sentences(answer.strip().strip("`"))
             checks = [check_sentence(p, bucket, evidence) for p in parts]
             failures = [r for c in checks for r in c.reasons]
+            encoder = self._encoder_for(evidence) if parts and not failures else None
+            if encoder is not None:
+                for vector in encoder.encode(parts):
+                    failures += embedding_support(np.asarray(vector), bucket, evidence)
             if not parts:
                 failures = ["empty answer"]
             if failures:
@@ -515,7 +771,9 @@ class ModelWriter:
                 sentences.append(Sentence(part, bucket, check.post_ids,
                                           [urls[i] for i in check.post_ids if urls.get(i)]))
         sentences += self.template.closing(evidence)
-        return Written(" ".join(s.text for s in sentences), sentences, self.name, replaced)
+        return Written(" ".join(s.text for s in sentences), sentences, self.name, replaced,
+                       evidence=self.template.evidence_lines(evidence),
+                       style=self.template.style, period=evidence.period)
 
 
 WRITERS: dict[str, str] = {
@@ -547,10 +805,12 @@ def evidence_json(evidence: Evidence, ids: dict[int, Any] | None = None) -> dict
     out = {}
     for bucket, b in evidence.buckets.items():
         out[bucket] = {
-            "count": b.count, "share": round(b.share, 4), "unique": b.unique, "reposts": b.reposts,
+            "count": b.count, "share": round(b.share, 4), "percent": b.percent,
+            "unique": b.unique, "reposts": b.reposts,
             "previous": b.previous, "change_points": b.change,
             "themes": [{
                 "phrase": t.phrase, "size": t.size, "reposts": t.reposts, "keywords": t.keywords,
+                "keyphrases": t.keyphrases,
                 "post_ids": [show(p) for p in t.post_ids],
                 "quotes": [{"id": show(p.id), "text": p.text, "url": p.url, "platform": p.platform,
                             "author": p.author} for p in t.quotes],
@@ -566,6 +826,6 @@ def platform_shares(evidence: Evidence) -> dict[str, int]:
 
 __all__ = [
     "BucketEvidence", "Check", "Evidence", "ModelWriter", "Sentence", "TemplateWriter",
-    "ThemeEvidence", "WriterError", "Written", "build_evidence", "check_sentence", "evidence_json",
-    "get_writer",
+    "ThemeEvidence", "WriterError", "Written", "build_evidence", "check_sentence", "citations",
+    "evidence_json", "get_writer", "largest_remainder",
 ]

@@ -136,3 +136,78 @@ def dedup_keys(
         if key:
             result[index].append(_key64(b"exact", key.encode()))
     return result
+
+
+# -- sentences and clauses, for quoting posts in summaries ---------------------------------
+
+#: Words that end with a full stop without ending a sentence ("U.S.", "Dr.", "e.g.").
+ABBREVIATIONS = frozenset("""
+mr mrs ms dr prof sr jr st mt vs etc e.g i.e a.m p.m u.s u.k u.n u.s.a e.u d.c no fig al
+gen col lt sgt capt gov sen rep pres jan feb mar apr jun jul aug sep sept oct nov dec inc ltd
+co corp dept est approx
+""".split())
+_SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)]*(?=\s|$)")
+_CLAUSE_END = re.compile(r"[,;:\u2014\u2013]|\s-\s")
+
+
+def _ends_with_abbreviation(text: str) -> bool:
+    """Does `text` (ending in a full stop) end with an abbreviation or an initial?"""
+    word = text.rstrip(".\"'\u201d\u2019)").rsplit(None, 1)[-1] if text.strip() else ""
+    word = word.lstrip("(\"'\u201c\u2018").lower()
+    return (word in ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+            or bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word)))
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a text, not split after abbreviations ("U.S.", "Dr.") or initials.
+
+    Quoted sentences stay whole: a stop inside straight or curly quotes ends nothing.
+    """
+    text = " ".join(text.split())
+    sentences, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+        piece = text[start:end]
+        if match.group().startswith(".") and len(match.group().rstrip("\"'\u201d\u2019)")) == 1 \
+                and _ends_with_abbreviation(piece):
+            continue
+        if piece.count('"') % 2 or piece.count("\u201c") > piece.count("\u201d"):
+            continue  # inside a quotation
+        following = text[end:].lstrip()[:1]
+        if following.islower():
+            continue  # 'said "no." and left': the sentence goes on
+        sentences.append(piece.strip())
+        start = end
+    if text[start:].strip():
+        sentences.append(text[start:].strip())
+    return [s for s in sentences if s]
+
+
+def clause_cut(text: str, max_words: int) -> str:
+    """The start of `text` in at most `max_words` words, cut where a sentence or clause ends.
+
+    Returns the first sentence when it fits; else what follows a lead-in ending in a colon
+    ("Mastodon will hate this but: <point>") when that fits; else the longest run of clauses
+    (ending at a comma, semicolon, colon or dash) with "..." appended; a text with no such
+    boundary early enough is cut at a word, also with "...". Trailing punctuation is dropped
+    so the caller can close the quote with its own.
+    """
+    sentences = split_sentences(text)
+    if not sentences:
+        return ""
+    first = sentences[0]
+    words = first.split()
+    if len(words) <= max_words:
+        return first.rstrip(" .!?;:,\u2014\u2013-")
+    lead_in, colon, point = first.partition(": ")
+    if colon and len(lead_in.split()) >= 3 and 4 <= len(point.split()) <= max_words:
+        return point.rstrip(" .!?;:,\u2014\u2013-")  # "I'll say it: <the point>"
+    cut = None
+    for match in _CLAUSE_END.finditer(first):
+        head = first[: match.start()]
+        if len(head.split()) > max_words:
+            break
+        if len(head.split()) >= 3:
+            cut = head
+    head = cut if cut is not None else " ".join(words[:max_words])
+    return head.rstrip(" .!?;:,\u2014\u2013-") + "..."

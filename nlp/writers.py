@@ -26,8 +26,9 @@ class OpenAIWriter(ModelWriter):
 
     def __init__(self, base_url: str | None = None, model: str | None = None, *,
                  api_key: str | None = None, client: httpx.Client | None = None,
-                 timeout: float = 30.0, max_tokens: int = 120) -> None:
-        super().__init__()
+                 timeout: float = 30.0, max_tokens: int = 120, fallback=None,
+                 encoder=None) -> None:
+        super().__init__(fallback, encoder)
         if not base_url:
             raise ValueError("the openai writer needs an endpoint: set REACTIONS_OPENAI_BASE_URL "
                              "(e.g. http://127.0.0.1:8000/v1)")
@@ -125,8 +126,9 @@ class LocalWriter(ModelWriter):
     """A chat model run locally with transformers (greedy decoding, one bucket per prompt)."""
 
     def __init__(self, model: str | None = None, *, max_new_tokens: int = 60,
-                 cache_dir: str | os.PathLike | None = None, threads: int | None = None) -> None:
-        super().__init__()
+                 cache_dir: str | os.PathLike | None = None, threads: int | None = None,
+                 fallback=None, encoder=None) -> None:
+        super().__init__(fallback, encoder)
         spec = model or "packaged:qwen2.5-0.5b-instruct"
         self.name = f"local:{Path(spec).name if os.path.exists(spec) else spec}"
         self.max_new_tokens = max_new_tokens

@@ -252,7 +252,8 @@ def build_digest(
          "when": f"{(r['finished_at'] or r['started_at']):%Y-%m-%d %H:%M} UTC"}
         for r in store.last_runs() if r["story"] == story.slug and r["error"]
     ]
-    summary = store.latest_summary(story.slug)
+    # The paragraph of the digest's own period, so its numbers are the ones beside it.
+    summary = summary_for_digest(store, story, PERIODS[period], now)
     png = chart_png(store, story.slug, start, now, 3600 if period == "daily" else 6 * 3600)
     chart_cid = make_msgid(domain="reactions.local") if png else None
     subject = _one_line(f"What people are saying: {story.title} ({period} digest, {key})")
@@ -285,6 +286,18 @@ def build_digest(
         html_part.add_related(png, maintype="image", subtype="png", cid=chart_cid,
                               filename="stance-shares.png")
     return Digest(message=message, shares=shares, counts=counts)
+
+
+def summary_for_digest(store: Store, story: Any, window: Any, now: datetime) -> Any:
+    """The story's summary of the digest's period (stored if up to date, else written now);
+    None when it cannot be written (the digest then says no paragraph was written)."""
+    from reactions.pipeline import current_summary
+
+    try:
+        return current_summary(store, story, since=window, now=now)
+    except Exception:  # noqa: BLE001 - a digest still goes out with its numbers
+        log.exception("digest %s: the paragraph for the period could not be written", story.slug)
+        return None
 
 
 # -- sending once ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 #: The three stance buckets, in the order they are shown everywhere.
 BUCKETS: tuple[str, ...] = ("supporters", "skeptics", "neutral")
@@ -102,6 +102,52 @@ class StancePrediction:
     reason: str | None = None  # why a post is unclassified or flagged, e.g. "language:es"
 
 
+class SentenceData(TypedDict):
+    """One sentence of a summary: its text, bucket (None for the opening), the posts it cites
+    in order, their URLs, and the spans it quotes (`quotes[i]` is text of `post_ids[i]`)."""
+
+    text: str
+    bucket: str | None
+    post_ids: list[int]
+    urls: list[str]
+    quotes: list[str]
+
+
+class PeriodData(TypedDict):
+    """The period a summary covers (ISO times; start None when unknown) and in words."""
+
+    start: str | None
+    end: str
+    words: str
+
+
+class CitationData(TypedDict):
+    """A cited post's number, continuous across the paragraph and its evidence."""
+
+    n: int
+    post_id: int
+    url: str | None
+
+
+class SummaryPayload(TypedDict, total=False):
+    """What `Summary.payload` holds (`reactions.pipeline.make_summary` writes it; blurb,
+    the dashboard, digests and summarize-file read it). Older summaries lack some keys."""
+
+    sentences: list[SentenceData]
+    evidence: list[SentenceData]
+    citations: list[CitationData]
+    style: str  # "brief" or "detailed"
+    period: PeriodData
+    replaced: list[dict[str, Any]]  # model sentences replaced by the template's, with reasons
+    platforms: list[str]
+    platform_counts: dict[str, int]
+    shares: dict[str, float]
+    buckets: dict[str, Any]  # nlp.summarize.evidence_json
+    window_seconds: int | None
+    labels: dict[str, int] | None  # human / teacher label counts behind the caveat
+    caveat: str  # set by a writer that knows better (summarize-file)
+
+
 @dataclass(slots=True)
 class Summary:
     """A "What people are saying" paragraph for a story and window, with its evidence."""
@@ -113,5 +159,5 @@ class Summary:
     created_at: datetime = field(default_factory=utcnow)
     window_start: datetime | None = None
     window_end: datetime | None = None
-    payload: dict[str, Any] = field(default_factory=dict)  # sentences, evidence, replaced
+    payload: SummaryPayload = field(default_factory=dict)  # type: ignore[assignment]
     id: int | None = None

@@ -21,7 +21,15 @@ from collectors.base import (
     MissingCredentials,
     get_collector,
 )
-from reactions.models import UNCLASSIFIED, Post, StancePrediction, Story, Summary, utcnow
+from reactions.models import (
+    UNCLASSIFIED,
+    Post,
+    StancePrediction,
+    Story,
+    Summary,
+    SummaryPayload,
+    utcnow,
+)
 from reactions.store import Store
 from reactions.stories import load_story_file, seed_story_files
 
@@ -333,19 +341,21 @@ def theme_embeddings(
     return stored, name
 
 
-def writer_from_settings(settings: Any = None) -> Any:
-    """The summary writer the settings choose (REACTIONS_SUMMARY_WRITER and friends)."""
-    from nlp.summarize import get_writer
+def writer_from_settings(settings: Any = None, style: str = "brief") -> Any:
+    """The summary writer the settings choose (REACTIONS_SUMMARY_WRITER and friends), its
+    template sentences (and fallbacks) in `style` ("brief" or "detailed")."""
+    from nlp.summarize import TemplateWriter, get_writer
     from reactions.config import get_settings
 
     settings = settings or get_settings()
     if settings.summary_writer == "openai":
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         return get_writer("openai", base_url=settings.openai_base_url,
-                          model=settings.summary_model, api_key=key)
+                          model=settings.summary_model, api_key=key,
+                          fallback=TemplateWriter(style))
     if settings.summary_writer == "local":
-        return get_writer("local", model=settings.summary_model)
-    return get_writer("template")
+        return get_writer("local", model=settings.summary_model, fallback=TemplateWriter(style))
+    return get_writer("template", style=style)
 
 
 def story_evidence(
@@ -375,7 +385,7 @@ def story_evidence(
 
 def summarize(
     store: Store, story: Story, *, since: timedelta | None = None, writer: Any = None,
-    now: datetime | None = None, save: bool = True, encoder: Any = None,
+    now: datetime | None = None, save: bool = True, encoder: Any = None, style: str = "brief",
 ) -> Summary:
     """Write (and store) the "What people are saying" paragraph for the story's window.
 
@@ -383,43 +393,87 @@ def summarize(
     missing ones); with a window, each bucket is compared with the previous window of the
     same length. The summary is stored with its window, sentences, citations and evidence.
     """
-    from nlp.summarize import evidence_json
-
     now = now or utcnow()
-    start = now - since if since else None
     evidence = story_evidence(store, story, since=since, now=now, encoder=encoder)
-    writer = writer or writer_from_settings()
+    writer = writer or writer_from_settings(style=style)
     written = writer.write(evidence)
-    counts = {name: b.count for name, b in evidence.buckets.items()}
-    counts[UNCLASSIFIED] = evidence.unclassified
-    summary = Summary(
-        story=story.slug, paragraph=written.paragraph, counts=counts, writer=written.writer,
-        created_at=now, window_start=start, window_end=now,
-        payload={
-            "sentences": [vars(s) for s in written.sentences],
-            "replaced": written.replaced,
-            "platforms": evidence.platforms,
-            "platform_counts": evidence.platform_counts,
-            "shares": {name: b.share for name, b in evidence.buckets.items()},
-            "buckets": evidence_json(evidence),
-            "window_seconds": int(since.total_seconds()) if since else None,
-            # The story's labels when it was written (see render.stance_caveat).
-            "labels": store.label_counts(story.slug),
-        },
-    )
+    # The story's labels when it was written (see render.stance_caveat).
+    summary = make_summary(story.slug, evidence, written, now=now, since=since,
+                           labels=store.label_counts(story.slug))
     if save:
         store.save_summary(summary)
     return summary
 
 
+def current_summary(
+    store: Store, story: Story, *, since: timedelta | None = None, now: datetime | None = None,
+    style: str = "brief", fresh: bool = False, max_age: timedelta = timedelta(minutes=5),
+    **options: Any,
+) -> Summary:
+    """The summary of this window that every surface shows: the stored one while it is up to
+    date, else a new one, written and stored now.
+
+    A stored summary is stale once a post of the story is classified or labelled after it
+    (`Store.last_changed_at`); one for a sliding window also once it is `max_age` old, as
+    the window has moved. `options` go to `summarize` (writer, encoder).
+    """
+    now = now or utcnow()
+    if not fresh:
+        newer_than = store.last_changed_at(story.slug)
+        if since is not None:
+            recent = now - max_age
+            newer_than = max(newer_than, recent) if newer_than else recent
+        stored = store.summary_for_window(story.slug, since, newer_than=newer_than)
+        if stored is not None and (stored.payload or {}).get("style", "detailed") == style:
+            return stored
+    return summarize(store, story, since=since, now=now, style=style, **options)
+
+
+def make_summary(
+    slug: str, evidence: Any, written: Any, *, now: datetime, since: timedelta | None = None,
+    labels: dict[str, int] | None = None, caveat: str | None = None,
+) -> Summary:
+    """The one summary shape every surface reads (blurb, dashboard, digests, summarize-file):
+    the paragraph, counts, and a payload with its sentences, evidence lines, numbered
+    citations, period, per-bucket evidence and the label counts behind the caveat."""
+    from nlp.summarize import citations, evidence_json
+
+    counts = {name: b.count for name, b in evidence.buckets.items()}
+    counts[UNCLASSIFIED] = evidence.unclassified
+    payload: SummaryPayload = {
+        "sentences": [vars(s) for s in written.sentences],
+        "evidence": [vars(s) for s in written.evidence],
+        "citations": citations(written),
+        "style": written.style,
+        # The period the numbers and the paragraph cover (all time: from the first post).
+        "period": {"start": evidence.period_start.isoformat() if evidence.period_start
+                   else None, "end": now.isoformat(), "words": evidence.period},
+        "replaced": written.replaced,
+        "platforms": evidence.platforms,
+        "platform_counts": evidence.platform_counts,
+        "shares": {name: b.share for name, b in evidence.buckets.items()},
+        "buckets": evidence_json(evidence),
+        "window_seconds": int(since.total_seconds()) if since else None,
+        "labels": labels,
+    }
+    if caveat is not None:
+        payload["caveat"] = caveat
+    return Summary(story=slug, paragraph=written.paragraph, counts=counts, writer=written.writer,
+                   created_at=now, window_start=now - since if since else None, window_end=now,
+                   payload=payload)
+
+
 def process_story(
     store: Store, story: Story, *, classifier: Any = None, stop: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Collect, then classify and summarize when anything new arrived: one scheduler tick."""
+    """Collect, then classify and summarize when anything new arrived or the stored summary is
+    stale (a post classified or labelled after it was written): one scheduler tick."""
     results = collect(store, story, stop=stop)
     added = sum(r.added for r in results)
     summary = None
-    if added or store.latest_summary(story.slug) is None:
+    latest = store.summary_for_window(story.slug, None)  # the all-time one it keeps
+    changed = store.last_changed_at(story.slug)
+    if added or latest is None or (changed is not None and changed >= latest.created_at):
         classify(store, story, classifier=classifier)
         summary = summarize(store, story)
     return {"added": added, "results": results, "summary": summary}

@@ -10,21 +10,32 @@ from urllib.parse import urlsplit
 
 from reactions.models import BUCKETS, Story, Summary
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#|<>~])")
+_MD_LINE_START = re.compile(r"^(\s*)([-+>#]|\d+\.)", re.M)
 
 
 def escape_markdown(text: str) -> str:
-    """Text safe to put in Markdown: no formatting, links or raw HTML survive."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    """Text safe to put in Markdown: no formatting, links or raw HTML survive.
+
+    Brackets, emphasis, code and HTML characters are escaped everywhere; parentheses only
+    where they would make a link (after a bracket), and list or heading markers only at the
+    start of a line, so ordinary prose "(like this)" reads as written.
+    """
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = text.replace("](", "]\\(")
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
 
 
 def counts_line(summary: Summary) -> str:
+    from nlp.summarize import largest_remainder
+
     counts = summary.counts
     total = sum(counts.get(b, 0) for b in BUCKETS)
+    percents = largest_remainder({b: counts.get(b, 0) for b in BUCKETS})
     parts = []
     for bucket in BUCKETS:
         n = counts.get(bucket, 0)
-        share = f" ({round(100 * n / total)}%)" if total else ""
+        share = f" ({percents[bucket]}%)" if total else ""
         parts.append(f"{bucket} {n}{share}")
     if counts.get("unclassified"):
         parts.append(f"unclassified {counts['unclassified']}")
@@ -39,6 +50,8 @@ def stance_caveat(summary: Summary) -> str | None:
     posts whose stance is implied rather than said fare worst. Summaries written before the
     label count was stored say nothing.
     """
+    if "caveat" in (summary.payload or {}):  # set by its writer (e.g. summarize-file)
+        return summary.payload["caveat"]
     labels = (summary.payload or {}).get("labels")
     if not isinstance(labels, dict):
         return None
@@ -65,12 +78,62 @@ def safe_url(url: str | None) -> str | None:
     return url if host else None
 
 
+def _numbers(summary: Summary) -> dict[int, int]:
+    """Post id -> citation number, continuous across the paragraph and its evidence."""
+    payload = summary.payload or {}
+    if payload.get("citations"):
+        return {c["post_id"]: c["n"] for c in payload["citations"]}
+    numbers: dict[int, int] = {}
+    for sentence in payload.get("sentences") or []:
+        for pid in sentence.get("post_ids") or []:
+            numbers.setdefault(pid, len(numbers) + 1)
+    return numbers
+
+
+def _cited(sentence: dict[str, Any], numbers: dict[int, int], escape, mark) -> str:
+    """The sentence escaped with `escape`, each quote followed by `mark(n, url)` of the post it
+    cites (a sentence that cites without quoting gets its marks at the end)."""
+    text = sentence.get("text", "")
+    ids = sentence.get("post_ids") or []
+    urls = list(sentence.get("urls") or []) + [None] * len(ids)
+    quotes = sentence.get("quotes") or []
+    out, cursor, tail = [], 0, []
+    for i, pid in enumerate(ids):
+        marker = mark(numbers.get(pid), urls[i]) if numbers.get(pid) else ""
+        span = f"\u201c{quotes[i]}\u201d" if i < len(quotes) else None
+        at = text.find(span, cursor) if span else -1
+        if at < 0:
+            tail.append(marker)
+            continue
+        end = at + len(span)
+        out.append(escape(text[cursor:end]) + marker)
+        cursor = end
+    out.append(escape(text[cursor:]))
+    return "".join(out) + "".join(tail)
+
+
+def _text_mark(n: int, url: str | None) -> str:
+    return f"[{n}]"
+
+
+def _html_mark(n: int, url: str | None) -> str:
+    link = safe_url(url)
+    if not link:
+        return f"<sup>[{n}]</sup>"
+    return (f'<sup><a href="{html.escape(link, quote=True)}" rel="nofollow noopener">'
+            f"[{n}]</a></sup>")
+
+
 def summary_json(summary: Summary, story: Story) -> dict[str, Any]:
     payload = summary.payload or {}
     return {
         "story": story.slug,
         "paragraph": summary.paragraph,
+        "period": payload.get("period"),
+        "style": payload.get("style"),
         "sentences": payload.get("sentences", []),
+        "evidence": payload.get("evidence", []),
+        "citations": payload.get("citations", []),
         "buckets": payload.get("buckets") or {b: {"count": summary.counts.get(b, 0),
                                                   "share": payload.get("shares", {}).get(b, 0.0)}
                                               for b in BUCKETS},
@@ -85,34 +148,60 @@ def summary_json(summary: Summary, story: Story) -> dict[str, Any]:
     }
 
 
-def _html_paragraph(summary: Summary) -> str:
-    """Each sentence escaped, followed by numbered links to the posts it cites."""
-    sentences = (summary.payload or {}).get("sentences") or []
-    if not sentences:
-        return html.escape(summary.paragraph)
-    parts = []
-    for sentence in sentences:
-        text = html.escape(sentence.get("text", ""))
-        links = [u for u in map(safe_url, sentence.get("urls") or []) if u]
-        if links:
-            text += "".join(f'<sup><a href="{html.escape(u, quote=True)}" rel="nofollow noopener">'
-                            f"[{i}]</a></sup>" for i, u in enumerate(links, 1))
-        parts.append(text)
-    return " ".join(parts)
+def _sentences(summary: Summary, key: str, escape, mark) -> list[str]:
+    numbers = _numbers(summary)
+    return [_cited(sentence, numbers, escape, mark)
+            for sentence in (summary.payload or {}).get(key) or []]
+
+
+def _sources(summary: Summary) -> list[tuple[int, str]]:
+    """(number, URL) of every cited post that has a plain http(s) link."""
+    out = []
+    for c in (summary.payload or {}).get("citations") or []:
+        if url := safe_url(c.get("url")):
+            out.append((c["n"], url))
+    return out
 
 
 def render_summary(summary: Summary, story: Story, fmt: str = "text") -> str:
-    """The paragraph in the given format; text is shown as is, every other format escapes it."""
+    """The paragraph in the given format, then its evidence (counts, shares, quotes) and the
+    cited posts' links, numbered continuously; text is shown as is, other formats escape it."""
     if fmt == "json":
         return json.dumps(summary_json(summary, story), ensure_ascii=False, indent=2)
     caveat = stance_caveat(summary)
+    has_sentences = bool((summary.payload or {}).get("sentences"))
     if fmt == "markdown":
-        note = f"\n\n_{escape_markdown(caveat)}_" if caveat else ""
-        return (f"**What people are saying**\n\n{escape_markdown(summary.paragraph)}\n\n"
-                f"_{escape_markdown(counts_line(summary))}_{note}")
+        paragraph = (" ".join(_sentences(summary, "sentences", escape_markdown, _text_mark))
+                     if has_sentences else escape_markdown(summary.paragraph))
+        lines = [f"- {line}" for line in _sentences(summary, "evidence", escape_markdown,
+                                                     _text_mark)]
+        sources = [f"[{n}]: <{url}>" for n, url in _sources(summary)]
+        parts = ["**What people are saying**", paragraph]
+        if lines:
+            parts.append("\n".join(lines))
+        parts.append(f"_{escape_markdown(counts_line(summary))}_")
+        if caveat:
+            parts.append(f"_{escape_markdown(caveat)}_")
+        if sources:
+            parts.append("\n".join(sources))
+        return "\n\n".join(parts)
     if fmt == "html":
+        paragraph = (" ".join(_sentences(summary, "sentences", html.escape, _html_mark))
+                     if has_sentences else html.escape(summary.paragraph))
+        lines = _sentences(summary, "evidence", html.escape, _html_mark)
+        evidence = ("\n<ul>\n" + "\n".join(f"<li>{line}</li>" for line in lines) + "\n</ul>"
+                    if lines else "")
         note = f"\n<p><small>{html.escape(caveat)}</small></p>" if caveat else ""
-        return (f"<h3>What people are saying</h3>\n<p>{_html_paragraph(summary)}</p>\n"
+        return (f"<h3>What people are saying</h3>\n<p>{paragraph}</p>{evidence}\n"
                 f"<p><small>{html.escape(counts_line(summary))}</small></p>{note}")
-    note = f"\n{caveat}" if caveat else ""
-    return f"What people are saying\n\n{summary.paragraph}\n\n{counts_line(summary)}{note}"
+    paragraph = (" ".join(_sentences(summary, "sentences", str, _text_mark))
+                 if has_sentences else summary.paragraph)
+    lines = _sentences(summary, "evidence", str, _text_mark)
+    parts = ["What people are saying", paragraph]
+    if lines:
+        parts.append("\n".join(f"- {line}" for line in lines))
+    parts.append(counts_line(summary) + (f"\n{caveat}" if caveat else ""))
+    sources = _sources(summary)
+    if sources:
+        parts.append("Sources:\n" + "\n".join(f"[{n}] {url}" for n, url in sources))
+    return "\n\n".join(parts)

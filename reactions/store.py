@@ -627,6 +627,17 @@ class Store:
                     )
         return None
 
+    def last_changed_at(self, story: str) -> datetime | None:
+        """When the story's buckets last changed: a post classified, or labelled by an editor
+        or a teacher (a summary written before then is stale)."""
+        with self.engine.connect() as conn:
+            classified = conn.execute(sa.select(sa.func.max(t.stances.c.classified_at))
+                                      .where(t.stances.c.story == story)).scalar_one_or_none()
+            labelled = conn.execute(sa.select(sa.func.max(t.labels.c.created_at))
+                                    .where(t.labels.c.story == story)).scalar_one_or_none()
+        times = [x for x in (classified, labelled) if x is not None]
+        return max(times) if times else None
+
     def last_classified_at(self, story: str) -> datetime | None:
         """When any of the story's posts was last classified (to tell a stale summary)."""
         with self.engine.connect() as conn:

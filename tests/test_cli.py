@@ -84,7 +84,7 @@ def test_story_add_collect_classify_blurb(capsys, story_file, fake_stance):
     code, out, _ = run_cli(capsys, "blurb", "cli-story", "--format", "json")
     data = json.loads(out)
     assert data["counts"]["supporters"] == 1 and data["writer"] == "template"
-    assert data["paragraph"].startswith("Discussions on")
+    assert data["paragraph"].startswith("Since ") and ", posts on " in data["paragraph"]
 
     code, out, _ = run_cli(capsys, "blurb", "cli-story", "--format", "markdown")
     assert code == 0 and "<script>" not in out and "*bold*" not in out

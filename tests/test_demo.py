@@ -23,7 +23,7 @@ def run_demo(data_dir):
 def test_demo_end_to_end_twice(tmp_path):
     out, seconds = run_demo(tmp_path)
     assert seconds < 120, f"demo took {seconds:.0f} s"
-    assert "What people are saying" in out and "Discussions on" in out
+    assert "What people are saying" in out and "posts on" in out
     assert "supporters" in out and "skeptics" in out and "neutral" in out
     assert "open the dashboard with: reactions dashboard" in out
 
@@ -49,7 +49,49 @@ def test_demo_end_to_end_twice(tmp_path):
     assert all(label == json.loads(raw)["label"] for label, raw in taught)
     assert "an editor's 48 answers" in out
 
+    check_the_paragraph(tmp_path, out)
+
     out_again, _ = run_demo(tmp_path)
     assert "ingested 0 new posts" in out_again
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM posts").fetchone()[0] == posts
+
+
+def check_the_paragraph(data_dir, out):
+    """On the demo story: every quote is text of a post it cites, in the sentence's bucket;
+    shares sum to 100; the brief paragraph states its period in at most 110 words."""
+    import re
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REACTIONS_")}
+    env.update(REACTIONS_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-m", "reactions", "blurb", "trump-maduro-call",
+                             "--format", "json"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(result.stdout)
+    # the stored paragraph the demo printed (with its citation marks), reused
+    assert data["paragraph"] in re.sub(r"\[\d+\]", "", out)
+    assert data["style"] == "brief"
+    assert data["period"]["words"] in ("Since Nov 24", "Since Nov 24, 2025")  # the year: later
+    assert data["paragraph"].startswith(data["period"]["words"] + ", ")
+    assert len(data["paragraph"].split()) <= 110
+    assert sum(b["percent"] for b in data["buckets"].values()) == 100
+
+    def normal(text):
+        return " ".join(re.findall(r"\w+", text.lower()))
+
+    with sqlite3.connect(data_dir / "reactions.db") as conn:
+        bucket_of = dict(conn.execute(
+            "SELECT s.post_id, coalesce(l.label, s.label) FROM stances s LEFT JOIN labels l "
+            "ON l.post_id = s.post_id AND l.source = 'human'").fetchall())
+        text_of = dict(conn.execute("SELECT id, text FROM posts").fetchall())
+    quotes = 0
+    for sentence in data["sentences"] + data["evidence"]:
+        for quote, pid in zip(sentence["quotes"], sentence["post_ids"]):
+            assert normal(quote.removesuffix("...")) in normal(text_of[pid]), (quote, pid)
+            quotes += 1
+        if sentence["bucket"] in data["buckets"]:
+            assert {bucket_of[pid] for pid in sentence["post_ids"]} <= {sentence["bucket"]}
+    assert quotes >= 10
+    numbers = [c["n"] for c in data["citations"]]
+    assert numbers == list(range(1, len(numbers) + 1))

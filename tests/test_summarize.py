@@ -75,6 +75,12 @@ def posts_for(texts, platform="bluesky", hours_ago=1, start=0):
 
 @pytest.fixture
 def themed_story(store):
+    return make_themed_story(store)
+
+
+def make_themed_story(store):
+    """Supporters making two points (one reposted twice), skeptics one, and 8 hours earlier
+    a dozen skeptic posts; classified from the tags."""
     story = Story(slug="navy", title="The navy strikes narco boats", claim="The strikes are right.")
     store.save_story(story)
     current = ([t.format(TAILS[i]) for i in range(3) for t in SUPPORT_A]
@@ -95,7 +101,7 @@ def themed_story(store):
 def test_evidence_counts_reposts_change_and_themes(store, themed_story):
     encoder = FakeEncoder()
     summary = pipeline.summarize(store, themed_story, since=timedelta(hours=6), now=NOW,
-                                 writer=TemplateWriter(), encoder=encoder)
+                                 writer=TemplateWriter("detailed"), encoder=encoder)
     buckets = summary.payload["buckets"]
     sup = buckets["supporters"]
     # 15 supporter posts + 2 reposts of one of them: counted in the total, once in themes.
@@ -113,7 +119,8 @@ def test_evidence_counts_reposts_change_and_themes(store, themed_story):
     assert len({q["text"] for q in boats["quotes"]}) == 3
     # Paragraph: platforms, counts, the change, both themes, the missing bucket.
     text = summary.paragraph
-    assert text.startswith("Discussions on Bluesky and X highlight the navy strikes narco boats.")
+    assert text.startswith("In the last 6 hours, posts on Bluesky and X have centred on ")
+    assert summary.payload["period"]["words"] == "In the last 6 hours"
     assert "Supporters (17 posts, 2 of them reposts, 81%, up 81 points on the previous 6 hours)" in text
     assert "(9 posts)" in text and "(6 posts)" in text
     assert "Skeptics (4 posts, 19%, down 81 points on the previous 6 hours)" in text
@@ -144,7 +151,7 @@ def test_summary_is_stored_per_window(store, themed_story):
 def test_template_sentences_pass_the_grounding_check(store, themed_story):
     evidence = pipeline.story_evidence(store, themed_story, since=timedelta(hours=6), now=NOW,
                                        encoder=FakeEncoder())
-    written = TemplateWriter().write(evidence)
+    written = TemplateWriter("detailed").write(evidence)
     checked = 0
     for sentence in written.sentences:
         if sentence.bucket in evidence.buckets:
@@ -174,16 +181,22 @@ def test_one_bucket_story_reads_sensibly():
     story, items = story_with(("Great move", "supporters"), ("Love it", "supporters"))
     written = TemplateWriter().write(build_evidence(story, items))
     assert written.paragraph == (
-        'Discussions on Bluesky highlight a story. Supporters (2 posts, 100%) argue, for example, '
-        '"Great move". No skeptical or neutral posts so far.')
+        "So far, posts on Bluesky have reacted to the story. Supporters say, for example, "
+        "\u201cGreat move\u201d. No skeptical or neutral posts so far.")
+    assert written.evidence[0].text == (
+        "Supporters: 2 posts, 100%. \u201cGreat move\u201d; \u201cLove it\u201d.")
     assert written.sentences[1].post_ids == [0] and written.sentences[1].urls == ["https://bsky.app/0"]
 
 
 def test_only_unclassified_posts():
     story, items = story_with(("hola amigos", "unclassified"))
     written = TemplateWriter().write(build_evidence(story, items))
-    assert written.paragraph == ("Discussions on Bluesky highlight a story. "
-                                 "1 more post was not classified (another language or no text).")
+    assert written.paragraph == "So far, posts on Bluesky have reacted to the story."
+    assert [s.text for s in written.evidence] == [
+        "Not classified: 1 post (another language or no text)."]
+    detailed = TemplateWriter("detailed").write(build_evidence(story, items))
+    assert detailed.paragraph.endswith(
+        "1 more post was not classified (another language or no text).")
 
 
 def test_template_writer_is_fast(store, themed_story):
@@ -196,7 +209,7 @@ def test_template_writer_is_fast(store, themed_story):
     assert (time.perf_counter() - start) / 20 < 0.05
 
 
-HOSTILE = 'Illegal! <script>alert("x")</script> <b>bold</b> *star* [link](javascript:alert(1))'
+HOSTILE = 'Illegal <script>alert("x")</script> <b>bold</b> *star* [link](javascript:alert(1))'
 
 
 def test_post_html_renders_as_text_in_every_format(sqlite_store):
@@ -234,7 +247,7 @@ def test_blurb_json_shape(capsys, sqlite_store, monkeypatch):
     assert {"paragraph", "sentences", "buckets", "writer", "replaced"} <= set(data)
     assert data["writer"] == "template" and data["replaced"] == []
     for sentence in data["sentences"]:
-        assert set(sentence) == {"text", "bucket", "post_ids", "urls"}
+        assert set(sentence) == {"text", "bucket", "post_ids", "urls", "quotes"}
     assert set(data["buckets"]) == {"supporters", "skeptics", "neutral"}
     for bucket in data["buckets"].values():
         assert {"count", "share", "themes"} <= set(bucket)

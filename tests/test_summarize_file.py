@@ -62,9 +62,21 @@ def test_json_shape_with_labels_and_ids(capsys, tmp_path, fake_encoder):
     assert all(q["id"] in theme["post_ids"] for q in theme["quotes"])
     assert skep["count"] == 3 and sorted(skep["themes"][0]["post_ids"]) == ["p6", "p7", "p8"]
     assert data["buckets"]["neutral"]["themes"] == []  # one post is no theme
-    assert data["paragraph"].startswith("Discussions on X, Reddit and Bluesky highlight the claim "
-                                        "that the strikes are right.")
-    assert "Supporters (5 posts, 1 of them a repost, 56%)" in data["paragraph"]
+    assert data["paragraph"].startswith("So far, posts on X, Reddit and Bluesky have centred on")
+    assert "Supporters: 5 posts, 1 of them a repost, 56%." in data["evidence"][0]["text"]
+    # Each row's bucket, where it came from, and its theme; given labels need no caveat.
+    posts = {row["id"]: row for row in data["posts"]}
+    assert posts["p6"]["bucket"] == "skeptics" and posts["p6"]["source"] == "label"
+    assert posts["p5"]["repeat_of"] == "p1" and posts["p9"]["theme"] is None
+    assert posts["p1"]["theme"] == theme["phrase"]
+    assert data["caveat"] is None
+    # Every quote is text of the row it cites, and the cited row is in the sentence's bucket.
+    texts = {r[0]: r[1] for r in ROWS}
+    for sentence in data["sentences"] + data["evidence"]:
+        for quote, pid in zip(sentence["quotes"], sentence["post_ids"]):
+            assert quote.removesuffix("...") in texts[pid]
+            if sentence["bucket"] in data["buckets"]:
+                assert posts[pid]["bucket"] == sentence["bucket"]
 
 
 def test_row_numbers_when_there_is_no_id_column(capsys, tmp_path, fake_encoder):
@@ -77,10 +89,16 @@ def test_row_numbers_when_there_is_no_id_column(capsys, tmp_path, fake_encoder):
 def test_text_output_and_title(capsys, tmp_path, fake_encoder):
     path = write_csv(tmp_path / "posts.csv", ["id", "text", "platform", "label"], ROWS)
     code, out, _ = run(capsys, str(path), "--target", "The strikes are right.",
-                       "--title", "Trump's strikes on drug boats")
+                       "--style", "detailed", "--out", str(tmp_path / "buckets.csv"))
     assert code == 0
-    assert out.startswith("Discussions on X, Reddit and Bluesky highlight Trump's strikes on drug boats.")
+    assert out.startswith("So far, posts on X, Reddit and Bluesky have centred on")
     assert "Skeptics (3 posts, 33%) counter" in out
+    assert "- Skeptics: 3 posts, 33%." in out  # the evidence block follows
+    with open(tmp_path / "buckets.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["id"], r["bucket"], r["source"]) for r in rows][:2] == [
+        ("p1", "supporters", "label"), ("p2", "supporters", "label")]
+    assert len(rows) == len(ROWS)
 
 
 def test_without_labels_the_classifier_decides(capsys, tmp_path, fake_encoder, monkeypatch):
@@ -105,6 +123,11 @@ def test_without_labels_the_classifier_decides(capsys, tmp_path, fake_encoder, m
     assert calls == [("The strikes are right.", True)]  # embeddings computed once, passed on
     assert [data["buckets"][b]["count"] for b in ("supporters", "skeptics", "neutral")] == [1, 1, 1]
     assert fake_encoder.encoded == 3
+    # The model guessed every bucket: the caveat says so, and each row says "model".
+    assert "model's guess" in data["caveat"]
+    assert {row["source"] for row in data["posts"]} == {"model"}
+    code, out, _ = run(capsys, str(path), "--target", "The strikes are right.")
+    assert "model's guess" in out
 
 
 @pytest.mark.parametrize("header,rows,message", [

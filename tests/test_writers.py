@@ -95,7 +95,7 @@ def test_planted_bad_sentence_is_replaced_and_recorded(evidence, bucket, planted
     key = "neutral posts" if bucket == "neutral" else bucket
     answers[key] = planted
     written = CannedWriter(answers).write(evidence)
-    template = TemplateWriter().bucket_sentence(evidence, bucket)
+    template = TemplateWriter().sentence_for(evidence, bucket)
     assert planted not in written.paragraph
     assert template.text in written.paragraph
     (record,) = written.replaced
@@ -121,7 +121,7 @@ def test_writer_failure_falls_back_to_the_template(evidence):
     answers["skeptics"] = WriterError("endpoint down")
     written = CannedWriter(answers).write(evidence)
     assert written.replaced == [{"bucket": "skeptics", "text": None, "reasons": ["endpoint down"],
-                                 "replacement": TemplateWriter().bucket_sentence(evidence,
+                                 "replacement": TemplateWriter().sentence_for(evidence,
                                                                                  "skeptics").text}]
 
 

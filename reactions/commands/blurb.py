@@ -11,38 +11,30 @@ def add_arguments(parser) -> None:
     parser.add_argument("--since", metavar="WINDOW",
                         help="only posts from the last 30m, 6h, 2d, 1w (compared with the "
                         "window before)")
+    parser.add_argument("--style", choices=("brief", "detailed"), default="brief",
+                        help="brief: the framing of each bucket in a few words, counts and "
+                        "quotes after it (default); detailed: quote-led, counts in the prose")
     parser.add_argument("--fresh", action="store_true",
                         help="write a new paragraph even when a stored one is up to date")
 
 
 def run(args) -> int:
-    from datetime import timedelta
-
     from reactions.commands._common import (
         explain_unclassified,
         not_classified_yet,
         open_store,
         progress_bar,
     )
-    from reactions.models import utcnow
-    from reactions.pipeline import parse_window, summarize
+    from reactions.pipeline import current_summary, parse_window
     from reactions.render import render_summary
 
     store = open_store()
     story = store.get_story(args.story)
-    window = parse_window(args.since)
-    summary = None
-    if not args.fresh:
-        # A stored summary for this window is reused while nothing was classified since
-        # (and, for a sliding window, while it is a few minutes old at most).
-        newer_than = store.last_classified_at(story.slug)
-        if window is not None:
-            recent = utcnow() - timedelta(minutes=5)
-            newer_than = max(newer_than, recent) if newer_than else recent
-        summary = store.summary_for_window(story.slug, window, newer_than=newer_than)
-    if summary is None:
-        with progress_bar(f"writing the paragraph for {story.slug}"):
-            summary = summarize(store, story, since=window)
+    # The stored paragraph for this window and style while nothing was classified or labelled
+    # since (and, for a sliding window, while it is a few minutes old at most).
+    with progress_bar(f"writing the paragraph for {story.slug}"):
+        summary = current_summary(store, story, since=parse_window(args.since), style=args.style,
+                                  fresh=args.fresh)
     if explain_unclassified(summary, story, not_classified_yet(store, story)):
         return 1
     print(render_summary(summary, story, args.format))

@@ -8,6 +8,8 @@ def add_arguments(parser) -> None:
 
     story_argument(parser, nargs="?")
     parser.add_argument("--since", metavar="WINDOW", help="only posts from the last 30m, 6h, 2d, 1w")
+    parser.add_argument("--style", choices=("brief", "detailed"), default="brief",
+                        help="brief (default) or detailed, quote-led with counts in the prose")
 
 
 def run(args) -> int:
@@ -26,7 +28,7 @@ def run(args) -> int:
     for story in stories_for(store, args.story):
         pending = not_classified_yet(store, story)
         with progress_bar(f"writing the paragraph for {story.slug}"):
-            summary = summarize(store, story, since=window)
+            summary = summarize(store, story, since=window, style=args.style)
         if explain_unclassified(summary, story, pending):
             code = 1
             continue

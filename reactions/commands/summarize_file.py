@@ -24,7 +24,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--title", help="what the paragraph says the discussion is about "
                         "(default: the claim)")
     parser.add_argument("--json", action="store_true",
-                        help="print the paragraph, buckets and themes as JSON")
+                        help="print the paragraph, evidence, buckets, themes and each post's "
+                        "bucket as JSON")
+    parser.add_argument("--style", choices=("brief", "detailed"), default="brief",
+                        help="brief (default) or detailed, quote-led with counts in the prose")
+    parser.add_argument("--out", type=Path, metavar="FILE.csv",
+                        help="also write each post's id, bucket, where the bucket came from "
+                        "(label or model), whether it needs review, and its theme")
 
 
 def read_posts(path: Path) -> tuple[list[Any], list[str | None], dict[int, Any]]:
@@ -80,12 +86,48 @@ def link_repeats(posts: list[Any]) -> None:
         post.duplicate_of = posts[original].id if original is not None else None
 
 
+#: Said under a paragraph whose buckets the model guessed (no label column).
+COLD_START = ("Buckets are the model's guess (the CSV has no label column): on claims it has "
+              "not seen it puts about half of posts in the right bucket. Add a `label` column "
+              "for the posts you have checked to make the shares reliable.")
+
+
+def post_rows(posts: list[Any], predictions: list[Any], labels: list[str | None],
+              evidence: Any, shown: dict[int, Any]) -> list[dict[str, Any]]:
+    """One row per post: its shown id, bucket, where the bucket came from, review flag, theme."""
+    theme_of: dict[int, str] = {}
+    for bucket in evidence.buckets.values():
+        for theme in bucket.themes:
+            for pid in theme.post_ids:
+                theme_of[pid] = theme.phrase
+    rows = []
+    for post, prediction, label in zip(posts, predictions, labels):
+        rows.append({
+            "id": shown.get(post.id, post.id), "bucket": prediction.label,
+            "source": "label" if label is not None else "model",
+            "confidence": round(max(prediction.scores.values()), 4) if prediction.scores else None,
+            "needs_review": bool(prediction.needs_review),
+            "repeat_of": shown.get(post.duplicate_of) if post.duplicate_of is not None else None,
+            "theme": theme_of.get(post.id),
+        })
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    fields = ["id", "bucket", "source", "confidence", "needs_review", "repeat_of", "theme"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows({k: ("" if row[k] is None else row[k]) for k in fields} for row in rows)
+
+
 def run(args) -> int:
     import json
 
-    from nlp.summarize import build_evidence, evidence_json
-    from reactions.models import UNCLASSIFIED, StancePrediction, Story
-    from reactions.pipeline import writer_from_settings
+    from nlp.summarize import build_evidence
+    from reactions.models import UNCLASSIFIED, StancePrediction, Story, utcnow
+    from reactions.pipeline import make_summary, writer_from_settings
+    from reactions.render import render_summary
 
     claim = args.target.strip()
     if not claim:
@@ -94,7 +136,8 @@ def run(args) -> int:
     link_repeats(posts)
     texts = [p.text for p in posts]
     embeddings, encoder_name = None, None
-    if any(label is None for label in labels) and posts:
+    guessed = any(label is None for label in labels) and bool(posts)
+    if guessed:
         from nlp.stance import load_classifier
 
         classifier = load_classifier(None)
@@ -116,22 +159,38 @@ def run(args) -> int:
     story = Story(slug="file", title=title.strip(), claim=claim)
     evidence = build_evidence(story, list(zip(posts, predictions)), embeddings=vectors,
                               encoder=encoder_name)
-    written = writer_from_settings().write(evidence)
+    written = writer_from_settings(style=args.style).write(evidence)
+    summary = make_summary("file", evidence, written, now=utcnow(),
+                           caveat=COLD_START if guessed else None)
+    rows = post_rows(posts, predictions, labels, evidence, shown)
+    if args.out:
+        write_rows(args.out, rows)
     if args.json:
-        buckets = evidence_json(evidence, shown)
+        from nlp.summarize import evidence_json
+
+        def ids(sentence):
+            return [shown.get(i, i) for i in sentence.post_ids]
+
         out = {
             "paragraph": written.paragraph,
-            "buckets": buckets,
-            "sentences": [{"text": s.text, "bucket": s.bucket,
-                           "post_ids": [shown.get(i, i) for i in s.post_ids], "urls": s.urls}
-                          for s in written.sentences],
+            "period": summary.payload["period"],
+            "style": written.style,
+            "buckets": evidence_json(evidence, shown),
+            "sentences": [{"text": s.text, "bucket": s.bucket, "post_ids": ids(s),
+                           "urls": s.urls, "quotes": s.quotes} for s in written.sentences],
+            "evidence": [{"text": s.text, "bucket": s.bucket, "post_ids": ids(s),
+                          "urls": s.urls, "quotes": s.quotes} for s in written.evidence],
+            "citations": [{**c, "post_id": shown.get(c["post_id"], c["post_id"])}
+                          for c in summary.payload["citations"]],
+            "posts": rows,
             "platforms": evidence.platform_counts,
             "unclassified": evidence.unclassified,
             "writer": written.writer,
             "replaced": written.replaced,
+            "caveat": summary.payload.get("caveat"),
         }
         json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
-        print(written.paragraph)
+        print(render_summary(summary, story, "text").removeprefix("What people are saying\n\n"))
     return 0

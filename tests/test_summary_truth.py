@@ -1,0 +1,349 @@
+"""The paragraph tells the truth: quotes cite their posts, one period, clean English, one shape."""
+
+import json
+import random
+import re
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from nlp.summarize import (
+    EMBEDDING_MARGIN,
+    ModelWriter,
+    TemplateWriter,
+    build_evidence,
+    citations,
+    largest_remainder,
+)
+from nlp.text import clause_cut, split_sentences
+from reactions import pipeline
+from reactions.models import Post, StancePrediction, Story
+from reactions.render import escape_markdown, render_summary
+from tests.test_summarize import NOW, FakeEncoder, LabelClassifier, make_themed_story, posts_for
+
+
+@pytest.fixture
+def themed_story(store):
+    return make_themed_story(store)
+
+
+def _normal(text):
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def assert_citations_hold(written, evidence):
+    """Every quoted span is text of the post it cites; every post a bucket's sentence cites is
+    in that bucket; every quote in the text is accounted for."""
+    posts = {p.id: p for b in evidence.buckets.values() for p in b.posts}
+    bucket_of = {p.id: name for name, b in evidence.buckets.items() for p in b.posts}
+    checked = 0
+    for sentence in [*written.sentences, *written.evidence]:
+        assert len(sentence.quotes) <= len(sentence.post_ids)
+        shown = re.findall(r"\u201c([^\u201d]+)\u201d", sentence.text)
+        assert shown == sentence.quotes, sentence.text  # no quote without its citation
+        for quote, pid in zip(sentence.quotes, sentence.post_ids):
+            assert _normal(quote.removesuffix("...")) in _normal(posts[pid].text), (quote, pid)
+            checked += 1
+        if sentence.bucket in evidence.buckets:
+            for pid in sentence.post_ids:
+                assert bucket_of[pid] == sentence.bucket, (sentence.text, pid)
+    return checked
+
+
+class EchoWriter(ModelWriter):
+    """A model that answers with a grounded sentence built from the bucket's own top post."""
+
+    name = "echo"
+
+    def complete(self, system, user):
+        label = re.search(r'starts with "(\w+(?: posts)?)"', user).group(1)
+        return f"{label} mostly repeat their own posts."
+
+
+@pytest.mark.parametrize("make", [lambda: TemplateWriter("brief"), lambda: TemplateWriter("detailed"),
+                                  lambda: EchoWriter(TemplateWriter("brief"))],
+                         ids=["brief", "detailed", "model"])
+def test_every_quote_cites_its_own_post_in_the_right_bucket(store, themed_story, make):
+    evidence = pipeline.story_evidence(store, themed_story, since=timedelta(hours=6), now=NOW,
+                                       encoder=FakeEncoder())
+    written = make().write(evidence)
+    assert assert_citations_hold(written, evidence) >= 4
+
+
+def test_planted_unsure_post_never_leads_a_theme():
+    """A skeptic's sarcastic post the classifier put with supporters would lead their theme
+    (as central as any, and the most engaged); flagged unsure, it is counted but neither quoted nor cited."""
+    story = Story(slug="s", title="Boats", claim="The strikes are right.")
+    texts = ["Stop narco boats now | sure, great plan, what could go wrong"] + [
+        f"Stop narco boats now | {word}" for word in ("today", "please", "for good", "at last",
+                                                       "and for all", "already")]
+
+    def evidence_for(unsure):
+        items = [(Post("bluesky", str(i), t, id=i, likes=1000 if i == 0 else i, url=f"https://b/{i}"),
+                  StancePrediction("supporters", {"supporters": 0.5}, unsure and i == 0))
+                 for i, t in enumerate(texts)]
+        vectors = FakeEncoder().encode(texts)
+        return build_evidence(story, items, embeddings=dict(enumerate(vectors)), encoder="fake")
+
+    assert 0 in [p.id for p in evidence_for(unsure=False).buckets["supporters"].themes[0].quotes]
+    evidence = evidence_for(unsure=True)
+    sup = evidence.buckets["supporters"]
+    assert sup.count == 7 and sup.themes[0].size == 7  # still counted, in its theme
+    assert 0 not in [p.id for t in sup.themes for p in t.quotes]
+    assert 0 not in [p.id for p in sup.quotes]
+    assert "sure" not in sup.themes[0].phrase
+    for writer in (TemplateWriter("brief"), TemplateWriter("detailed")):
+        written = writer.write(evidence)
+        assert 0 not in [pid for s in [*written.sentences, *written.evidence] for pid in s.post_ids]
+
+
+def test_same_posts_in_any_order_give_the_same_themes(store, themed_story):
+    items = store.classified_posts(themed_story.slug)
+    embeddings, name = pipeline.theme_embeddings(store, [p for p, _ in items], encoder=FakeEncoder())
+    first = build_evidence(themed_story, items, embeddings=embeddings, encoder=name)
+    for seed in range(3):
+        shuffled = list(items)
+        random.Random(seed).shuffle(shuffled)
+        again = build_evidence(themed_story, shuffled, embeddings=embeddings, encoder=name)
+        for bucket in first.buckets:
+            assert ([(t.phrase, t.post_ids) for t in again.buckets[bucket].themes]
+                    == [(t.phrase, t.post_ids) for t in first.buckets[bucket].themes])
+        assert TemplateWriter().write(again).paragraph == TemplateWriter().write(first).paragraph
+
+
+def test_citation_numbers_run_on_across_the_paragraph_in_every_format(store, themed_story):
+    summary = pipeline.summarize(store, themed_story, since=timedelta(hours=6), now=NOW,
+                                 encoder=FakeEncoder(), writer=TemplateWriter("detailed"))
+    numbers = [c["n"] for c in summary.payload["citations"]]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 4
+    for fmt in ("text", "markdown", "html"):
+        shown = [int(n) for n in re.findall(r"\[(\d+)\]", render_summary(summary, themed_story, fmt))]
+        firsts = list(dict.fromkeys(shown))
+        assert firsts == numbers, fmt  # 1, 2, 3 ... never restarting at [1] per sentence
+    html_out = render_summary(summary, themed_story, "html")
+    ids = {c["n"]: c["url"] for c in summary.payload["citations"]}
+    links = re.findall(r'<a href="([^"]+)"[^>]*>\[(\d+)\]', html_out)
+    assert links
+    for url, n in links:  # each number links to the post it stands for
+        assert ids[int(n)] == url
+
+
+def test_brief_is_the_default_short_with_no_counts_and_a_period(store, themed_story):
+    summary = pipeline.summarize(store, themed_story, since=timedelta(hours=6), now=NOW,
+                                 encoder=FakeEncoder())
+    assert summary.payload["style"] == "brief"
+    paragraph = summary.paragraph
+    assert paragraph.startswith("In the last 6 hours, posts on ")
+    assert len(paragraph.split()) <= 80
+    assert themed_story.title.lower() not in paragraph.lower()  # never the pasted headline
+    for sentence in summary.payload["sentences"]:
+        if sentence["bucket"]:
+            assert not re.search(r"\d", re.sub(r"\u201c[^\u201d]*\u201d", "", sentence["text"]))
+    everything = pipeline.summarize(store, themed_story, now=NOW, encoder=FakeEncoder())
+    assert everything.paragraph.startswith("Since Nov 24, posts on ")
+    assert everything.payload["period"]["start"].startswith("2025-11-24")
+
+
+def test_period_in_words():
+    from datetime import datetime, timezone
+
+    from nlp.summarize import describe_period
+
+    day = datetime(2025, 11, 24, 9, tzinfo=timezone.utc)
+    assert describe_period(timedelta(days=1), None, day) == "In the last 24 hours"
+    assert describe_period(timedelta(hours=1), None, day) == "In the last hour"
+    assert describe_period(timedelta(weeks=2), None, day) == "In the last 2 weeks"
+    assert describe_period(None, day, day + timedelta(days=3)) == "Since Nov 24"
+    assert describe_period(None, day, day + timedelta(days=60)) == "Since Nov 24, 2025"
+    assert describe_period(None, None, None) == "So far"
+
+
+@pytest.mark.parametrize("counts", [(1, 1, 1), (97, 53, 49), (2, 2, 3), (0, 0, 5), (1, 0, 0)])
+def test_shares_sum_to_100(counts):
+    shares = largest_remainder(dict(zip("abc", counts)))
+    assert sum(shares.values()) == 100
+    total = sum(counts)
+    for key, n in zip("abc", counts):
+        assert abs(shares[key] - 100 * n / total) < 1
+
+
+def test_demo_counts_share_line_sums_to_100():
+    from reactions.models import Summary
+    from reactions.render import counts_line
+
+    line = counts_line(Summary("s", "", {"supporters": 97, "skeptics": 53, "neutral": 49}, "t"))
+    assert sum(int(n) for n in re.findall(r"\((\d+)%\)", line)) == 100
+
+
+def test_sentences_split_after_abbreviations_only_where_they_end():
+    assert split_sentences("The U.S. military struck again. Dr. Smith objects. Fine!") == [
+        "The U.S. military struck again.", "Dr. Smith objects.", "Fine!"]
+    assert split_sentences('He said "stop. now." and left. Next') == [
+        'He said "stop. now." and left.', "Next"]
+
+
+def test_quotes_are_cut_at_a_clause_boundary():
+    text = ("Blowing up boats without showing any evidence, and then calling the guy for a chat "
+            "about elections and oil, is not a policy.")
+    cut = clause_cut(text, 12)
+    assert cut == "Blowing up boats without showing any evidence..."
+    assert clause_cut("The U.S. strikes work. More later", 12) == "The U.S. strikes work"
+    lead_in = ("Mastodon is going to hate this but: the boats are legit targets and the call is "
+               "smart. Both can be true.")
+    assert clause_cut(lead_in, 12) == "the boats are legit targets and the call is smart"
+
+
+def test_no_doubled_punctuation(store):
+    story = Story(slug="p", title="T", claim="C")
+    store.save_story(story)
+    posts = posts_for(["[s] It works.", "[k] Does it work?", "[s] It really works!"])
+    store.upsert_posts(story.slug, posts, source="file")
+    pipeline.classify(store, story, classifier=LabelClassifier())
+    for style in ("brief", "detailed"):
+        summary = pipeline.summarize(store, story, style=style, writer=TemplateWriter(style))
+        for fmt in ("text", "markdown", "html"):
+            out = render_summary(summary, story, fmt)
+            assert not re.search(r'[.!?]["\u201d]\.|(?<!\.)\.\.(?!\.)|[.!?]\u201d\[\d+\]\.', out), (style, fmt, out)
+
+
+def test_markdown_keeps_parentheses_and_escapes_links():
+    assert escape_markdown("Supporters (5 posts)") == "Supporters (5 posts)"
+    assert escape_markdown("[x](javascript:y)") == "\\[x\\]\\(javascript:y)"
+    assert escape_markdown("- list\n# head") == "\\- list\n\\# head"
+
+
+def test_a_correction_makes_blurb_rewrite_the_paragraph(capsys, sqlite_store, monkeypatch):
+    from reactions.cli import main
+
+    monkeypatch.setenv("REACTIONS_DATABASE_URL", str(sqlite_store.engine.url))
+    story = Story(slug="fix", title="Fix", claim="It is right.")
+    sqlite_store.save_story(story)
+    posts = posts_for(["[s] Good call", "[s] Great call", "[k] Bad call"])
+    sqlite_store.upsert_posts(story.slug, posts, source="file")
+    pipeline.classify(sqlite_store, story, classifier=LabelClassifier())
+    assert main(["blurb", "fix", "--format", "json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert before["counts"]["supporters"] == 2
+    sqlite_store.add_label(story.slug, posts[1].id, "skeptics")  # an editor corrects a post
+    assert main(["blurb", "fix", "--format", "json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert (after["counts"]["supporters"], after["counts"]["skeptics"]) == (1, 2)
+    assert after["created_at"] != before["created_at"]
+    # the detailed style states the same, corrected numbers
+    assert main(["blurb", "fix", "--style", "detailed"]) == 0
+    assert "Skeptics (2 posts, 67%)" in capsys.readouterr().out
+
+
+class NearEncoder:
+    """Embeds a text by its tag word: alpha near the supporters' posts, beta the skeptics'."""
+
+    name = "near"
+
+    def encode(self, texts, progress=None):
+        return np.array([np.eye(8)[1] if "beta" in t else np.eye(8)[0] for t in texts])
+
+
+def test_model_sentence_that_means_another_buckets_point_is_replaced():
+    """The words pass the word check, but its meaning sits with the skeptics: replaced."""
+    story = Story(slug="s", title="Strikes", claim="The strikes are right.")
+    texts = ["strikes stop boats alpha", "strikes stop boats now alpha",
+             "strikes stop boats beta", "strikes stop boats again beta"]
+    labels = ["supporters", "supporters", "skeptics", "skeptics"]
+    vectors = dict(enumerate(NearEncoder().encode(texts)))
+    items = [(Post("x", str(i), t, id=i), StancePrediction(lab))
+             for i, (t, lab) in enumerate(zip(texts, labels))]
+    evidence = build_evidence(story, items, embeddings=vectors, encoder="near")
+
+    class Canned(ModelWriter):
+        name = "canned"
+
+        def complete(self, system, user):
+            return ("Supporters say strikes stop boats beta." if "supporters" in user.lower()
+                    else "Skeptics say strikes stop boats beta.")
+
+    written = Canned(encoder=NearEncoder()).write(evidence)
+    assert [r["bucket"] for r in written.replaced] == ["supporters"]
+    assert any("closer to the skeptics" in r for r in written.replaced[0]["reasons"])
+    assert EMBEDDING_MARGIN > 0
+    assert any(s.text == "Skeptics say strikes stop boats beta." for s in written.sentences)
+    assert citations(written)  # the template replacement still cites its posts
+
+
+def past_story(store):
+    """A story whose posts are all a year old, classified, with a summary of all time."""
+    story = Story(slug="past", title="Past", claim="It is right.")
+    store.save_story(story)
+    posts = posts_for(["[s] Good call", "[s] Great call", "[k] Bad call", "plain news"])
+    store.upsert_posts(story.slug, posts, source="file")
+    pipeline.classify(store, story, classifier=LabelClassifier())
+    return story, posts
+
+
+def test_story_page_shows_a_past_story_and_its_paragraph_with_the_same_numbers(
+        sqlite_url, monkeypatch):
+    import streamlit as st
+
+    from reactions.store import Store
+    from tests.test_dashboard import app
+
+    monkeypatch.setenv("REACTIONS_DATABASE_URL", sqlite_url)
+    store = Store(sqlite_url)
+    story, posts = past_story(store)
+    summary = pipeline.summarize(store, story, writer=TemplateWriter())
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        at = app("story")
+        # Tile labels carry the bucket's colour as Markdown (":blue[Supporters]").
+        tiles = {m.label.split("[")[-1].rstrip("]"): (m.value, m.delta) for m in at.metric}
+        assert tiles["Supporters"] == ("2", "50%") and tiles["Skeptics"] == ("1", "25%")
+        assert summary.counts["supporters"] == 2 and summary.counts["skeptics"] == 1
+        assert summary.paragraph in [t.value for t in at.text]
+        assert not at.warning or all("corrected" not in w.value for w in at.warning)
+        # An editor's correction: the tiles move at once, the paragraph is flagged stale ...
+        store.add_label(story.slug, posts[1].id, "skeptics")
+        st.cache_data.clear()
+        at = app("story")
+        assert {m.label.split("[")[-1].rstrip("]"): m.value for m in at.metric}["Skeptics"] == "2"
+        assert any("corrected" in w.value for w in at.warning)
+        # ... until it is rewritten (here as the scheduler's tick or `blurb` would).
+        pipeline.current_summary(store, story, writer=TemplateWriter())
+        st.cache_data.clear()
+        at = app("story")
+        assert not any("corrected" in w.value for w in at.warning)
+    finally:
+        st.cache_resource.clear()
+        store.close()
+
+
+def test_digest_paragraph_is_of_the_digest_period(sqlite_store):
+    """A daily digest shows the last day's paragraph and numbers, not an all-time one."""
+    from reactions.digest import build_digest
+
+    story, posts = past_story(sqlite_store)  # posts an hour before NOW
+    old = posts_for(["[k] Old bad call", "[k] Old worse call"], hours_ago=72, start=50)
+    sqlite_store.upsert_posts(story.slug, old, source="file")
+    pipeline.classify(sqlite_store, story, classifier=LabelClassifier())
+    everything = pipeline.summarize(sqlite_store, story, writer=TemplateWriter(), now=NOW)
+    assert everything.counts["skeptics"] == 3
+    digest = build_digest(sqlite_store, story, "ed@example.org", "daily", now=NOW)
+    assert digest.counts["skeptics"] == 1
+    text = digest.message.get_body(("plain",)).get_content()
+    day = sqlite_store.summary_for_window(story.slug, timedelta(days=1))
+    assert day is not None and day.counts["skeptics"] == 1
+    assert day.paragraph.startswith("In the last 24 hours, ")
+    assert day.paragraph.split(",")[0] in text
+
+
+def test_scheduler_tick_rewrites_a_stale_summary(sqlite_store, monkeypatch):
+    """Nothing new collected, but an editor corrected a post: the tick writes a new summary."""
+    story, posts = past_story(sqlite_store)
+    monkeypatch.setattr(pipeline, "collect", lambda store, story, stop=None: [])
+    monkeypatch.setattr(pipeline, "writer_from_settings", lambda style="brief": TemplateWriter(style))
+    first = pipeline.process_story(sqlite_store, story, classifier=LabelClassifier())["summary"]
+    assert first is not None and first.counts["skeptics"] == 1
+    assert pipeline.process_story(sqlite_store, story, classifier=LabelClassifier())["summary"] is None
+    sqlite_store.add_label(story.slug, posts[0].id, "skeptics")
+    again = pipeline.process_story(sqlite_store, story, classifier=LabelClassifier())["summary"]
+    assert again is not None and again.counts["skeptics"] == 2
