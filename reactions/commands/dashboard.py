@@ -2,25 +2,52 @@
 
 HELP = "start the dashboard (Streamlit) on 127.0.0.1"
 
+#: Seconds Streamlit gets to exit after SIGTERM before it is killed.
+STOP_WAIT = 5.0
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--port", type=int, help="port (default: REACTIONS_DASHBOARD_PORT or 8501)")
 
 
 def launch(port: int, address: str = "127.0.0.1") -> int:
+    """Run Streamlit as a child process; SIGTERM or Ctrl-C here stops it too (it is never
+    left serving on its own after this command has gone)."""
+    import signal
     import subprocess
     import sys
     from pathlib import Path
 
     app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-    print(f"dashboard: http://{address}:{port}  (Ctrl-C to stop)")
+    print(f"dashboard: http://{address}:{port}  (Ctrl-C to stop)", flush=True)
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
                "--server.address", address, "--server.headless", "true",
                "--browser.gatherUsageStats", "false"]
+    child = subprocess.Popen(command)
+
+    def _stop(signum, _frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        return subprocess.call(command)
+        return child.wait()
     except KeyboardInterrupt:
-        return 0
+        return _stop_child(child)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_child(child) -> int:
+    import subprocess
+
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    return 0
 
 
 def run(args) -> int:
