@@ -30,7 +30,7 @@ from reactions.store import Store
 log = logging.getLogger(__name__)
 
 #: Seconds `run_forever` waits for jobs in flight after a stop before giving up on them.
-GRACE = 7.0
+GRACE = 6.0
 
 
 class Runner:

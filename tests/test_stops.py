@@ -1,0 +1,145 @@
+"""Clean stops with real processes: `reactions run` and `reactions dashboard` exit within
+10 s of SIGTERM whatever is in flight, and a run left open by a killed process is closed
+as interrupted at the next start. The API is a misbehaving fake on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reactions.leases import INTERRUPTED
+from reactions.store import Store
+from reactions.stories import parse_story
+from tests.fake_hn import FakeHackerNews, hn_story_toml
+
+ROOT = Path(__file__).resolve().parent.parent
+EXIT_WITHIN = 10.0
+
+
+def _env(tmp_path, **extra) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REACTIONS_")}
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", REACTIONS_DATA_DIR=str(tmp_path / "data"),
+               REACTIONS_DATABASE_URL=f"sqlite:///{tmp_path / 'r.db'}", **extra)
+    return env
+
+
+def _start(args, env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "reactions", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _stop_in_time(process: subprocess.Popen, sig=signal.SIGTERM) -> float:
+    started = time.monotonic()
+    process.send_signal(sig)
+    try:
+        process.wait(EXIT_WITHIN)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out = process.communicate()[0]
+        raise AssertionError(f"still running {EXIT_WITHIN:.0f}s after the signal:\n{out}")
+    return time.monotonic() - started
+
+
+def _store_with_story(tmp_path, url: str) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store.save_story(parse_story(hn_story_toml("slow", url)))
+    return store
+
+
+@pytest.mark.parametrize("mode", ["trickle", "ratelimit", "backoff"])
+def test_run_stops_within_ten_seconds_mid_request(tmp_path, mode):
+    """A body trickling one byte every 2 s, a 200 s Retry-After, a 503 backoff: SIGTERM
+    ends the run at once, and the run row is closed without an error."""
+    with FakeHackerNews(150, mode=mode) as fake:
+        store = _store_with_story(tmp_path, fake.url)
+        process = _start(["run"], _env(tmp_path))
+        _wait_for(lambda: fake.requests, 60, "the first request")
+        time.sleep(1.5)  # well inside the trickle, the rate-limit wait or the backoff
+        _stop_in_time(process)
+        out = process.communicate()[0]
+    assert process.returncode == 0, out
+    assert "stopped" in out
+    runs = store.last_runs()
+    assert len(runs) == 1 and runs[0]["finished_at"] is not None, runs
+    assert runs[0]["error"] is None and runs[0]["pages"] == 0
+    store.close()
+
+
+def test_killed_run_is_closed_at_next_start_and_a_silent_server_cannot_hold_a_stop(tmp_path):
+    """kill -9 leaves the run row open; the next start closes it as interrupted. That start
+    then meets a server that sent its headers and nothing more: SIGTERM still ends it."""
+    with FakeHackerNews(150, mode="silent") as fake:
+        store = _store_with_story(tmp_path, fake.url)
+        first = _start(["run"], _env(tmp_path))
+        _wait_for(lambda: fake.requests, 60, "the first request")
+        first.kill()
+        first.communicate()
+        (run,) = store.last_runs()
+        assert run["finished_at"] is None  # left "running" by the killed process
+
+        second = _start(["run"], _env(tmp_path))
+        _wait_for(lambda: len(fake.requests) >= 2, 60, "the second process's request")
+        closed = next(r for r in store.last_runs())
+        runs = {r["id"]: r for r in _all_runs(store)}
+        assert runs[run["id"]]["finished_at"] is not None
+        assert runs[run["id"]]["error"] == INTERRUPTED
+        assert closed["id"] != run["id"]  # the second process started a run of its own
+        took = _stop_in_time(second)
+        second.communicate()
+    assert took < EXIT_WITHIN
+    store.close()
+
+
+def _all_runs(store: Store) -> list[dict]:
+    import sqlalchemy as sa
+
+    from reactions import schema as t
+
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(t.runs))]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_dashboard_stops_its_streamlit_server(tmp_path):
+    port = _free_port()
+    process = _start(["dashboard", "--port", str(port)], _env(tmp_path))
+    health = f"http://127.0.0.1:{port}/_stcore/health"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(health, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        _wait_for(answers, 90, "the Streamlit server")
+    finally:
+        if process.poll() is None:
+            _stop_in_time(process)
+    process.communicate()
+    # The server went with the command: nothing listens on the port any more.
+    _wait_for(lambda: not answers(), 5, "the Streamlit server to stop")
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
