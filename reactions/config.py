@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         None, description="Celery broker (redis://127.0.0.1:6379/0 or amqp://...); empty = "
         "everything runs inside `reactions run`.")
+    broker_queue: str = Field("reactions", description="Queue the tasks go through (one per "
+                              "deployment sharing a broker).")
+    task_visibility_seconds: float = Field(
+        3600.0, gt=0, description="Redis broker: a task whose worker died is delivered again "
+        "after this many seconds.")
     lease_seconds: float = Field(
         120.0, gt=0, description="How long a source's collection lease lasts unrenewed (a "
         "killed process's lease lapses after this).")

@@ -30,7 +30,7 @@ def run(args) -> int:
     if settings.broker_url:
         from reactions.worker import Dispatch
 
-        dispatch = Dispatch(settings.broker_url)
+        dispatch = Dispatch(settings)
     jobs = sum(len(s.sources) for s in stories)
     where = "sent to the workers" if dispatch else "run here"
     print(f"running {jobs} collection jobs for {len(stories)} stories ({where}); stories are "

@@ -37,11 +37,11 @@ def run(args) -> int:
 
     from reactions.commands._common import open_store
     from reactions.leases import close_interrupted_runs
-    from reactions.worker.app import configure
+    from reactions.worker.app import configure_from_settings
     from reactions.worker.tasks import STOP
 
     close_interrupted_runs(open_store(settings))  # migrates the store first, once
-    app = configure(settings.broker_url)
+    app = configure_from_settings(settings)
 
     @worker_shutting_down.connect(weak=False)
     def _stopping(**_kwargs) -> None:
@@ -64,5 +64,5 @@ def run(args) -> int:
           flush=True)
     app.worker_main(["worker", "--pool=threads", f"--concurrency={args.concurrency}",
                      "--loglevel=INFO", "--without-gossip", "--without-mingle",
-                     "--hostname", name])
+                     "--hostname", name, "--queues", settings.broker_queue])
     return 0

@@ -14,11 +14,12 @@ from typing import Any
 class Dispatch:
     """What the scheduler calls in broker mode: sends tasks by name, runs nothing itself."""
 
-    def __init__(self, broker_url: str, app: Any = None) -> None:
+    def __init__(self, settings: Any = None, app: Any = None) -> None:
         if app is None:
-            from reactions.worker.app import app, configure
+            from reactions.config import get_settings
+            from reactions.worker.app import configure_from_settings
 
-            configure(broker_url)
+            app = configure_from_settings(settings or get_settings())
         self.app = app
 
     def collect(self, slug: str, source: str, next_run: datetime | None = None) -> None:

@@ -1,7 +1,8 @@
 """The Celery app the scheduler sends to and `reactions worker` runs.
 
 Tasks are acknowledged after they finish (`acks_late`), so a task whose worker is killed
-is delivered again; every task is safe to run twice: collection holds the source's lease
+is delivered again (on Redis after REACTIONS_TASK_VISIBILITY_SECONDS; a task running longer
+than that is delivered twice, which the leases make harmless); every task is safe to run twice: collection holds the source's lease
 and resumes from the saved cursor, classification only does posts without a stance.
 """
 
@@ -23,15 +24,23 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
-    # A task whose worker died is delivered again after this (Redis); the leases keep a
-    # redelivered collection from paging a source that another worker is still paging.
-    broker_transport_options={"visibility_timeout": 3600},
 )
 
 
-def configure(broker_url: str, *, visibility_timeout: float | None = None) -> Celery:
-    """Point the app at the broker (REACTIONS_BROKER_URL)."""
+def configure(broker_url: str, *, queue: str = QUEUE,
+              visibility_timeout: float = 3600.0) -> Celery:
+    """Point the app at the broker (REACTIONS_BROKER_URL) and queue (REACTIONS_BROKER_QUEUE)."""
     app.conf.broker_url = broker_url
-    if visibility_timeout is not None:
-        app.conf.broker_transport_options = {"visibility_timeout": visibility_timeout}
+    app.conf.task_default_queue = queue
+    # A short visibility timeout needs the unacked sweep to run as often.
+    sweep = max(1, min(10, int(visibility_timeout // 4)))
+    app.conf.broker_transport_options = {
+        "visibility_timeout": visibility_timeout, "unacked_restore_interval": sweep,
+        "unacked_restore_throttle": 1 if visibility_timeout < 600 else 10,
+    }
     return app
+
+
+def configure_from_settings(settings) -> Celery:
+    return configure(settings.broker_url, queue=settings.broker_queue,
+                     visibility_timeout=settings.task_visibility_seconds)
