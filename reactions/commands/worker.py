@@ -9,6 +9,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--torch-threads", type=int,
                         help="threads the stance model may use (default: torch's own choice)")
     parser.add_argument("--name", help="worker name (default: reactions@HOST-PID)")
+    parser.add_argument("--preload", action="store_true",
+                        help="load the stance model before taking tasks (else on first use)")
 
 
 def run(args) -> int:
@@ -59,6 +61,11 @@ def run(args) -> int:
         timer.daemon = True
         timer.start()
 
+    if args.preload:
+        from reactions.worker.tasks import classifier
+
+        classifier()
+        print("worker: stance model loaded", flush=True)
     name = args.name or f"reactions@{socket.gethostname()}-{os.getpid()}"
     print(f"worker {name}: broker {safe_broker_url(settings.broker_url)}; Ctrl-C to stop",
           flush=True)
