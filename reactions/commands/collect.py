@@ -23,6 +23,8 @@ def run(args) -> int:
             line = f"{story.slug}/{r.source}: {r.added} new posts in {r.pages} pages"
             if r.skipped:
                 line += f", {len(r.skipped)} malformed items skipped"
+            if r.busy:
+                line = f"{story.slug}/{r.source}: skipped, another process is collecting it now"
             if r.error:
                 line += f"; stopped: {r.error}"
                 failed = failed or "credentials missing" not in r.error

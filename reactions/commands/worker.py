@@ -34,6 +34,10 @@ def run(args) -> int:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.torch_threads)
         os.environ["REACTIONS_WORKER_TORCH_THREADS"] = str(args.torch_threads)
     logging.getLogger("reactions").setLevel(logging.INFO)
+    # Celery logs at INFO from the root; httpx would log every URL with its query, and
+    # some APIs take their key in the query (YouTube).
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from celery.signals import worker_shutting_down
 
