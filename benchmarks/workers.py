@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ def load_texts(n: int) -> tuple[list[str], str]:
     return (texts * (n // max(len(texts), 1) + 1))[:n], source
 
 
-def fresh_database(tmp: Path, label: str) -> tuple[str, callable]:
+def fresh_database(tmp: Path, label: str) -> tuple[str, Callable[[], None]]:
     """A URL to an empty database, and a function that drops it."""
     import sqlalchemy as sa
 

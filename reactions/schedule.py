@@ -60,6 +60,7 @@ class Runner:
         #: collect job id -> interval in minutes, as scheduled now
         self.jobs: dict[str, int] = {}
         self._in_flight = 0
+        self._resumed: set[str] = set()  # stories checked for posts left unclassified
         self._idle = threading.Condition()
 
     def collector(self, source: str) -> Any:
@@ -136,7 +137,11 @@ class Runner:
         result = collect_source(self.store, story, source, options=options, collector=collector,
                                 stop=self.stop, next_run=lambda: self.next_run(slug, source))
         log.info("%s/%s: %d new posts", slug, source, result.added)
-        if result.added and not self.stop.is_set():
+        # The first run of a story in this process also classifies posts a stopped process
+        # left without a stance (a stop abandons classification in flight).
+        leftovers = slug not in self._resumed and bool(self.store.posts_without_stance(slug))
+        self._resumed.add(slug)
+        if (result.added or leftovers) and not self.stop.is_set():
             with self._story_locks.setdefault(slug, threading.Lock()):
                 classify(self.store, story, classifier=self.classifier())
                 summarize(self.store, story)

@@ -37,7 +37,8 @@ def test_scheduler_follows_story_changes_in_the_store(sqlite_store, keyword_clas
             assert scheduler.get_job("policy:hackernews") is None
             # Added while running: scheduled and collected, classified, summarized.
             store.save_story(parse_story(hn_story_toml("policy", fake.url, interval=30)))
-            assert _wait_for(lambda: store.latest_summary("policy") is not None)
+            # (the summary's themes load the sentence encoder: slow on a busy machine)
+            assert _wait_for(lambda: store.latest_summary("policy") is not None, 180)
             assert store.count_posts("policy") == 120
             assert _interval_minutes(scheduler, "policy:hackernews") == 30
             # Edited: the new interval is the job's.
@@ -66,3 +67,22 @@ def test_a_deleted_story_job_in_flight_does_nothing(sqlite_store, keyword_classi
     runner = Runner(sqlite_store, classifier=keyword_classifier)
     runner.collect_job("gone", "hackernews")  # no such story: no error, no run row
     assert sqlite_store.last_runs() == []
+
+
+def test_posts_a_stopped_process_left_unclassified_are_classified_on_the_next_start(
+        sqlite_store, keyword_classifier):
+    from reactions.models import Post
+
+    with FakeHackerNews(0) as fake:  # nothing new to collect
+        story = parse_story(hn_story_toml("policy", fake.url))
+        sqlite_store.save_story(story)
+        sqlite_store.upsert_posts("policy", [Post("hackernews", str(i), f"policy post {i}")
+                                             for i in range(5)], source="hackernews")
+        runner = Runner(sqlite_store, classifier=keyword_classifier)
+        runner.collect_job("policy", "hackernews")
+        assert sqlite_store.posts_without_stance("policy") == []
+        assert sqlite_store.latest_summary("policy") is not None
+        # Later runs with nothing new do not classify or summarize again.
+        first = sqlite_store.latest_summary("policy").id
+        runner.collect_job("policy", "hackernews")
+        assert sqlite_store.latest_summary("policy").id == first
