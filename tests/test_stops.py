@@ -143,3 +143,18 @@ def test_dashboard_stops_its_streamlit_server(tmp_path):
     _wait_for(lambda: not answers(), 5, "the Streamlit server to stop")
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
+
+
+def test_worker_without_a_broker_says_what_to_set(capsys):
+    from reactions.cli import main
+
+    assert main(["worker"]) == 2
+    assert "REACTIONS_BROKER_URL" in capsys.readouterr().err
+
+
+def test_broker_passwords_are_masked():
+    from reactions.worker import safe_broker_url
+
+    assert safe_broker_url("amqp://desk:s3cret@mq.example:5672/news") == \
+        "amqp://desk:***@mq.example:5672/news"
+    assert safe_broker_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

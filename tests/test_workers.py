@@ -151,3 +151,42 @@ def test_worker_stops_within_ten_seconds_mid_request(broker_env, postgres_url, t
                 if process.poll() is None:
                     process.kill()
     store.close()
+
+
+AMQP = os.environ.get("REACTIONS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def test_rabbitmq_works_as_the_broker_too(postgres_url, tmp_path):
+    from kombu import Connection
+
+    try:
+        with Connection(AMQP, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception:
+        pytest.skip(f"no RabbitMQ server answers at {AMQP}")
+    queue = f"reactions-test-{uuid.uuid4().hex[:10]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REACTIONS_")}
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", REACTIONS_DATA_DIR=str(tmp_path / "data"),
+               REACTIONS_DATABASE_URL=postgres_url, REACTIONS_BROKER_URL=AMQP,
+               REACTIONS_BROKER_QUEUE=queue)
+    store = Store(postgres_url)
+    logs = [tmp_path / "run.log", tmp_path / "worker.log"]
+    with FakeHackerNews(150) as fake:
+        store.save_story(parse_story(hn_story_toml("policy", fake.url)))
+        processes = [_start(["worker", "--concurrency", "1"], env, logs[1]),
+                     _start(["run"], env, logs[0])]
+        try:
+            _wait_for(lambda: store.count_posts("policy") == 150, 120, "the posts", logs)
+            for process in processes:
+                assert _stop(process) < 10
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+            with Connection(AMQP) as connection:
+                channel = connection.channel()
+                channel.queue_delete(queue)
+                channel.close()
+    assert "amqp://guest:***@127.0.0.1" in logs[1].read_text()  # the password is masked
+    assert len(fake.served) == len(set(fake.served)) == 2
+    store.close()
