@@ -158,3 +158,20 @@ def test_broker_passwords_are_masked():
     assert safe_broker_url("amqp://desk:s3cret@mq.example:5672/news") == \
         "amqp://desk:***@mq.example:5672/news"
     assert safe_broker_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_a_trickling_answer_meets_the_overall_deadline(monkeypatch):
+    """Each byte arrives well within the read timeout; the whole answer does not arrive
+    within the deadline, so the attempt fails as a timeout (and is retried like one)."""
+    from collectors import http
+    from collectors.base import TransientError
+
+    monkeypatch.setattr(http, "REQUEST_DEADLINE", 1.0)
+    with FakeHackerNews(20, mode="trickle", trickle_every=0.2) as fake:
+        client = http.make_client()
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="timed out"):
+            http.get_json(client, f"{fake.url}/search_by_date", source="hackernews", attempts=1)
+        took = time.monotonic() - started
+        client.close()
+    assert 1.0 <= took < 3.0
