@@ -38,7 +38,18 @@ def collect_lease_name(story: str, source: str) -> str:
 
 def new_owner() -> str:
     """A unique owner id that says where it lives: host, process id, random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _host() -> str:
+    """This machine's name plus its process-id namespace (two containers may share a host
+    name but not their process ids), so `_gone` only judges processes it can see."""
+    try:
+        namespace = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+    except OSError:
+        namespace = ""
+    # the owner column holds 200 characters
+    return f"{socket.gethostname()[:150]}/{namespace}" if namespace else socket.gethostname()[:150]
 
 
 def try_acquire(store: Any, name: str, owner: str, ttl: float) -> bool:
@@ -125,7 +136,7 @@ def _gone(owner: str) -> bool:
     """True when the owner was a process on this machine that no longer exists."""
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != _host() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
