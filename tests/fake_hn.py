@@ -3,7 +3,7 @@
 It pages `posts` hits newest first like `search_by_date`, logs every answer it completed,
 and can misbehave on chosen requests: `trickle` (headers, then one byte every
 `trickle_every` seconds), `silent` (headers, then nothing), `ratelimit` (429 with a long
-Retry-After), `backoff` (503 every time), or `hang_page` (the first request for that page
+Retry-After), `backoff` (503 every time), `delay` seconds before every answer, or `hang_page` (the first request for that page
 number gets no answer at all, as if the server stalled; later ones are answered).
 """
 
@@ -22,7 +22,7 @@ BASE_TIME = 1_700_000_000
 
 class FakeHackerNews:
     def __init__(self, posts: int = 0, *, mode: str | None = None, hang_page: int | None = None,
-                 trickle_every: float = 2.0) -> None:
+                 trickle_every: float = 2.0, delay: float = 0.0) -> None:
         self.hits = [{"objectID": str(10_000 + i), "title": f"Policy post number {i}",
                       "author": f"user{i % 7}", "created_at_i": BASE_TIME + i * 10,
                       "points": i % 5, "_tags": ["story"]}
@@ -31,6 +31,9 @@ class FakeHackerNews:
         self.mode = mode
         self.hang_page = hang_page
         self.trickle_every = trickle_every
+        self.delay = delay  # seconds before each answer
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most requests being answered at one moment
         self.requests: list[str] = []  # every request's numericFilters, as it arrived
         self.served: list[str] = []  # the ones answered in full with a page of hits
         self.release = threading.Event()  # ends every stalled answer (at exit)
@@ -74,6 +77,18 @@ class FakeHackerNews:
         return {"hits": hits[:100], "nbHits": len(hits)}
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            self._respond(handler)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _respond(self, handler: BaseHTTPRequestHandler) -> None:
         query = parse_qs(urlparse(handler.path).query)
         filters = query.get("numericFilters", [""])[0]
         with self._lock:

@@ -175,3 +175,23 @@ def test_a_trickling_answer_meets_the_overall_deadline(monkeypatch):
         took = time.monotonic() - started
         client.close()
     assert 1.0 <= took < 3.0
+
+
+def test_two_schedulers_never_page_one_source_at_once(tmp_path):
+    """Two `reactions run` on one database: the source's lease lets one page it, the other
+    skips it, so the API never sees two requests for it at once."""
+    with FakeHackerNews(0, delay=8.0) as fake:  # slow answers, nothing to classify
+        store = _store_with_story(tmp_path, fake.url)
+        first = _start(["run"], _env(tmp_path))
+        second = _start(["run"], _env(tmp_path))
+        try:
+            _wait_for(lambda: fake.requests, 60, "the first request")
+            time.sleep(4)  # both schedulers' first runs are due at once
+            assert fake.most_in_flight == 1
+        finally:
+            for process in (first, second):
+                _stop_in_time(process)
+        out = first.communicate()[0] + second.communicate()[0]
+    assert "another process is collecting it" in out
+    assert len(fake.requests) == 1
+    store.close()
