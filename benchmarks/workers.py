@@ -146,8 +146,12 @@ def run_side(workers: int, texts: list[str], stories: int, broker: str, tmp: Pat
                     process.kill()
     finally:
         drop()
+    # Shows the stories were shared: classify tasks each worker finished.
+    shared = [sum(1 for line in log.read_text().splitlines()
+                  if "reactions.classify[" in line and "succeeded" in line) for log in logs]
     return {"workers": workers, "posts": len(texts), "seconds": round(elapsed, 2),
-            "posts_per_second": round(len(texts) / elapsed, 1), "database": url.split(":")[0]}
+            "posts_per_second": round(len(texts) / elapsed, 1), "database": url.split(":")[0],
+            "classify_tasks_per_worker": shared}
 
 
 def main() -> None:
