@@ -118,7 +118,7 @@ def run_side(workers: int, texts: list[str], stories: int, broker: str, tmp: Pat
         logs = [tmp / f"w{workers}-{i}.log" for i in range(workers)]
         processes = [subprocess.Popen(
             [sys.executable, "-m", "reactions", "worker", "--concurrency", "1",
-             "--torch-threads", "1", "--preload", "--name", f"bench{i}@%h"],
+             "--torch-threads", "1", "--name", f"bench{i}@%h"],
             cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT) for i, log in
             enumerate(logs)]
         try:

@@ -46,7 +46,7 @@ def broker_env(postgres_url, tmp_path):
     env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", REACTIONS_DATA_DIR=str(tmp_path / "data"),
                REACTIONS_DATABASE_URL=postgres_url, REACTIONS_BROKER_URL=BROKER,
                REACTIONS_BROKER_QUEUE=queue, REACTIONS_LEASE_SECONDS="3",
-               REACTIONS_TASK_VISIBILITY_SECONDS="6", TOKENIZERS_PARALLELISM="false")
+               REACTIONS_TASK_VISIBILITY_SECONDS="12", TOKENIZERS_PARALLELISM="false")
     yield env
     import redis
 

@@ -1,5 +1,7 @@
 """`reactions worker`: a Celery worker for the tasks `reactions run` sends (needs a broker)."""
 
+import argparse
+
 HELP = "run a worker for the scheduler's tasks (needs REACTIONS_BROKER_URL, e.g. Redis)"
 
 
@@ -9,8 +11,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--torch-threads", type=int,
                         help="threads the stance model may use (default: torch's own choice)")
     parser.add_argument("--name", help="worker name (default: reactions@HOST-PID)")
-    parser.add_argument("--preload", action="store_true",
-                        help="load the stance model before taking tasks (else on first use)")
+    parser.add_argument("--preload", action=argparse.BooleanOptionalAction, default=True,
+                        help="load the stance model before taking tasks (default); with "
+                        "--no-preload it loads on first use, and a stop during that load "
+                        "waits for it")
 
 
 def run(args) -> int:
