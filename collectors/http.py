@@ -44,6 +44,9 @@ RETRY_WAIT_INITIAL = 1.0
 RETRY_WAIT_MAX = 60.0
 #: Whole retry loop for one request, waits included.
 RETRY_TIMEOUT = 2 * MAX_WAIT + 60
+#: The longest one attempt may spend reading a response body, however steadily the server
+#: trickles it (the client's read timeout bounds only the gap between two reads).
+REQUEST_DEADLINE = 60.0
 
 Check = Callable[[httpx.Response], None]
 
@@ -245,8 +248,9 @@ def _send(client: httpx.Client, method: str, url: str, source: str, check: Check
     shown = httpx.URL(url).copy_with(query=None)  # queries may carry keys: never show them
     if limiter is not None:
         limiter.wait()
+    stop = limiter.stop if limiter is not None else None
     try:
-        response = client.request(method, url, **kwargs)
+        response = _send_with_deadline(client, method, url, kwargs, stop, source)
     except httpx.TimeoutException as exc:
         raise TransientError(f"{source}: timed out: {method} {shown}", source=source) from exc
     except httpx.TransportError as exc:
@@ -260,6 +264,44 @@ def _send(client: httpx.Client, method: str, url: str, source: str, check: Check
         check(response)  # the platform's own error answers
     raise_for_status(response, source)
     return decode_json(response, source) if decode else response
+
+
+class _BodyDeadline(httpx.SyncByteStream):
+    """A response body that gives up at an overall deadline or as soon as a stop is asked
+    for, checked between reads, so a server sending one byte every few seconds cannot hold
+    a collection (or a SIGTERM) for long."""
+
+    def __init__(self, inner: httpx.SyncByteStream, deadline: float,
+                 stop: threading.Event | None, source: str) -> None:
+        self.inner, self.deadline, self.stop, self.source = inner, deadline, stop, source
+
+    def __iter__(self):
+        for chunk in self.inner:
+            if self.stop is not None and self.stop.is_set():
+                raise Interrupted(f"{self.source}: stopped while reading a response; the next "
+                                  "run resumes from the saved cursor", source=self.source)
+            if time.monotonic() > self.deadline:
+                raise httpx.ReadTimeout(f"no complete answer within {REQUEST_DEADLINE:.0f}s")
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _send_with_deadline(client: httpx.Client, method: str, url: str, kwargs: dict[str, Any],
+                        stop: threading.Event | None, source: str) -> httpx.Response:
+    """`client.request`, with the body read under REQUEST_DEADLINE and the stop event."""
+    kwargs = dict(kwargs)  # the same kwargs serve every retry
+    send_options = {k: kwargs.pop(k) for k in ("auth", "follow_redirects") if k in kwargs}
+    built = client.build_request(method, url, **kwargs)
+    response = client.send(built, stream=True, **send_options)
+    try:
+        response.stream = _BodyDeadline(response.stream, time.monotonic() + REQUEST_DEADLINE,
+                                        stop, source)
+        response.read()
+    finally:
+        response.close()
+    return response
 
 
 def get_json(

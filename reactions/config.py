@@ -68,6 +68,20 @@ class Settings(BaseSettings):
     alert_check_minutes: int = Field(5, ge=1, description="How often `run` checks alert rules.")
     digest_check_minutes: int = Field(5, ge=1, description="How often `run` looks for due digests.")
     dashboard_url: str | None = Field(None, description="Public dashboard URL linked from mails.")
+    # Workers (#17): with a broker, `run` only schedules and `reactions worker` does the work.
+    broker_url: str | None = Field(
+        None, description="Celery broker (redis://127.0.0.1:6379/0 or amqp://...); empty = "
+        "everything runs inside `reactions run`.")
+    broker_queue: str = Field("reactions", description="Queue the tasks go through (one per "
+                              "deployment sharing a broker).")
+    task_visibility_seconds: float = Field(
+        3600.0, gt=0, description="Redis broker: a task whose worker died is delivered again "
+        "after this many seconds.")
+    lease_seconds: float = Field(
+        120.0, gt=0, description="How long a source's collection lease lasts unrenewed (a "
+        "killed process's lease lapses after this).")
+    story_refresh_seconds: float = Field(
+        30.0, gt=0, description="How often `run` rereads stories from the store (live edits).")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -47,6 +47,8 @@ class SourceResult:
     pages: int = 0
     skipped: list[str] = field(default_factory=list)
     error: str | None = None
+    #: Another process held this source's lease: nothing was fetched, no run recorded.
+    busy: bool = False
 
 
 def load_seed_stories(store: Store, seeds_dir) -> list[Story]:
@@ -162,9 +164,28 @@ def collect_source(
     """Run one source for one story: each page is committed with its cursor before the next.
 
     Errors end this source's run (recorded in `runs` with the reason); the saved cursor
-    means the next run resumes where this one stopped.
+    means the next run resumes where this one stopped. The source's lease in the store
+    makes sure no other process or thread pages it meanwhile: when it is held elsewhere,
+    nothing is fetched and the result says `busy`.
     """
+    from reactions.leases import Lease, collect_lease_name
+
     result = SourceResult(story.slug, source)
+    with Lease(store, collect_lease_name(story.slug, source)) as held:
+        if not held:
+            result.busy = True
+            log.info("%s/%s: another process is collecting it; skipped", story.slug, source)
+            return result
+        return _collect_held(store, story, source, result, options=options, collector=collector,
+                             stop=stop, progress=progress, next_run=next_run)
+
+
+def _collect_held(
+    store: Store, story: Story, source: str, result: SourceResult, *,
+    options: dict[str, Any] | None, collector: Any, stop: threading.Event | None,
+    progress: Progress | None, next_run: datetime | Callable[[], datetime | None] | None,
+) -> SourceResult:
+    """`collect_source`'s work, once the source's lease is held."""
     if options is None:
         options = next((s.options for s in story.sources if s.name == source), {})
     run_id = store.start_run(story.slug, source)

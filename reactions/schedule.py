@@ -1,9 +1,18 @@
 """APScheduler wiring for `reactions run`: one job per story and source, on the story's interval.
 
-Jobs coalesce and never overlap themselves. A source that got new posts triggers
-classification and a fresh summary for its story. SIGTERM or Ctrl-C sets the stop event:
-collectors finish the page in flight (a rate-limit or backoff wait ends at once), the
-scheduler waits for running jobs, and we exit.
+Jobs coalesce and never overlap themselves; a lease in the store (`reactions.leases`)
+keeps other processes off a source while it is paged. A refresh job rereads the stories
+from the store every `story_refresh_seconds`, so stories added, edited, paused or deleted
+(on the dashboard or with `reactions story`) are picked up without a restart.
+
+Without a broker, a source that got new posts triggers classification and a fresh summary
+in this process. With one (`REACTIONS_BROKER_URL`), each job only sends a Celery task and
+`reactions worker` processes do the work (`reactions.worker`).
+
+SIGTERM or Ctrl-C sets the stop event: collectors stop after the page in flight (a
+rate-limit or backoff wait, or a slowly trickling answer, ends at once), the scheduler is
+shut down without waiting under its lock, and `run_forever` waits at most `grace` seconds
+for jobs in flight.
 """
 
 from __future__ import annotations
@@ -11,7 +20,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from reactions.models import Story, utcnow
@@ -19,14 +29,24 @@ from reactions.store import Store
 
 log = logging.getLogger(__name__)
 
+#: Seconds `run_forever` waits for jobs in flight after a stop before giving up on them.
+GRACE = 6.0
+
 
 class Runner:
-    """Holds what the jobs share: the store, one classifier, a lock per story, the stop event."""
+    """Holds what the jobs share: the store, one classifier, a lock per story, the stop event.
+
+    `dispatch`, when given (see `reactions.worker.dispatch`), sends each job to the workers
+    instead of running it here. `only` limits the stories scheduled (`run --story`).
+    """
 
     def __init__(self, store: Store, *, classifier: Any = None, model: str | None = None,
-                 clients: dict[str, Any] | None = None) -> None:
+                 clients: dict[str, Any] | None = None, dispatch: Any = None,
+                 only: Iterable[str] | None = None) -> None:
         self.store = store
         self.stop = threading.Event()
+        self.dispatch = dispatch
+        self.only = set(only) if only else None
         self._classifier = classifier
         self._model = model
         self._clients = clients or {}
@@ -37,6 +57,11 @@ class Runner:
         self._collectors: dict[str, Any] = {}
         self._collectors_lock = threading.Lock()
         self.scheduler: Any = None  # set by build_scheduler; tells each run its next run
+        #: collect job id -> interval in minutes, as scheduled now
+        self.jobs: dict[str, int] = {}
+        self._in_flight = 0
+        self._resumed: set[str] = set()  # stories checked for posts left unclassified
+        self._idle = threading.Condition()
 
     def collector(self, source: str) -> Any:
         from collectors.base import get_collector
@@ -49,9 +74,12 @@ class Runner:
                 self._collectors[source] = get_collector(source, **kwargs)
             return self._collectors[source]
 
-    def next_run(self, slug: str, source: str):
-        """When the scheduler will run this job next (None outside the scheduler)."""
-        job = self.scheduler.get_job(f"{slug}:{source}") if self.scheduler is not None else None
+    def next_run(self, slug: str, source: str) -> datetime | None:
+        """When the scheduler will run this job next (None outside the scheduler or once
+        stopping: the job store's lock may then be held by the shutdown)."""
+        if self.scheduler is None or self.stop.is_set() or not self.scheduler.running:
+            return None
+        job = self.scheduler.get_job(f"{slug}:{source}")
         return job.next_run_time if job is not None else None
 
     def classifier(self) -> Any:
@@ -64,17 +92,44 @@ class Runner:
                     self._model, review_below=get_settings().review_threshold)
             return self._classifier
 
+    def _tracked(self, work, *args: Any) -> None:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            work(*args)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job runs (True), or `timeout` seconds (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
     def collect_job(self, slug: str, source: str) -> None:
         """One scheduled run of one source; classifies and summarizes when posts arrived."""
+        self._tracked(self._collect, slug, source)
+
+    def _collect(self, slug: str, source: str) -> None:
         from collectors.base import CollectorError
         from reactions.pipeline import classify, collect_source, summarize
+        from reactions.store import UnknownStory
 
         if self.stop.is_set():
             return
-        story = self.store.get_story(slug)
+        if self.dispatch is not None:
+            self.dispatch.collect(slug, source, self.next_run(slug, source))
+            return
+        try:
+            story = self.store.get_story(slug)
+        except UnknownStory:  # deleted since the last refresh
+            return
         if not story.active:
             return
-        options = next((s.options for s in story.sources if s.name == source), {})
+        options = next((s.options for s in story.sources if s.name == source), None)
+        if options is None:  # the source was removed from the story since the last refresh
+            return
         try:
             collector = self.collector(source)
         except CollectorError as exc:  # unknown source: recorded like any failed run
@@ -82,10 +137,33 @@ class Runner:
         result = collect_source(self.store, story, source, options=options, collector=collector,
                                 stop=self.stop, next_run=lambda: self.next_run(slug, source))
         log.info("%s/%s: %d new posts", slug, source, result.added)
-        if result.added and not self.stop.is_set():
+        # The first run of a story in this process also classifies posts a stopped process
+        # left without a stance (a stop abandons classification in flight).
+        leftovers = slug not in self._resumed and bool(self.store.posts_without_stance(slug))
+        self._resumed.add(slug)
+        if (result.added or leftovers) and not self.stop.is_set():
             with self._story_locks.setdefault(slug, threading.Lock()):
                 classify(self.store, story, classifier=self.classifier())
                 summarize(self.store, story)
+
+    def refresh_job(self) -> None:
+        """Reread the stories from the store and bring the collect jobs in line with them;
+        close runs left open by processes that died."""
+        self._tracked(self._refresh)
+
+    def _refresh(self) -> None:
+        from reactions.leases import close_interrupted_runs
+
+        if self.stop.is_set() or self.scheduler is None:
+            return
+        try:
+            stories = self.store.list_stories(active_only=True)
+            if self.only is not None:
+                stories = [s for s in stories if s.slug in self.only]
+            sync_jobs(self, stories)
+            close_interrupted_runs(self.store)
+        except Exception:  # a database hiccup: the next refresh tries again
+            log.exception("could not refresh the stories")
 
 
 class _Failing:
@@ -98,35 +176,87 @@ class _Failing:
         raise self.error
 
 
-def build_scheduler(runner: Runner, stories: list[Story], *, first_run_now: bool = True):
-    """A BackgroundScheduler with a job per (story, source), jittered, coalescing, no overlap."""
+def _wanted_jobs(stories: Iterable[Story]) -> dict[str, tuple[str, str, int]]:
+    return {f"{story.slug}:{source.name}": (story.slug, source.name, source.interval_minutes)
+            for story in stories if story.active for source in story.sources}
+
+
+def sync_jobs(runner: Runner, stories: Iterable[Story], *, first_run_now: bool = True) -> dict:
+    """Add, reschedule and remove collect jobs so that they match these stories.
+
+    Returns the job ids {"added": [...], "changed": [...], "removed": [...]}.
+    """
+    scheduler = runner.scheduler
+    wanted = _wanted_jobs(stories)
+    changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
+    for job_id in [j for j in runner.jobs if j not in wanted]:
+        if scheduler.get_job(job_id) is not None:
+            scheduler.remove_job(job_id)
+        del runner.jobs[job_id]
+        changes["removed"].append(job_id)
+    for job_id, (slug, source, minutes) in wanted.items():
+        if job_id not in runner.jobs:
+            scheduler.add_job(
+                runner.collect_job, "interval", args=(slug, source), id=job_id,
+                name=f"collect {slug}/{source}", minutes=minutes, jitter=min(60, minutes * 6),
+                next_run_time=utcnow() if first_run_now else utcnow() + timedelta(minutes=minutes),
+                replace_existing=True,
+            )
+            changes["added"].append(job_id)
+        elif runner.jobs[job_id] != minutes:
+            scheduler.reschedule_job(job_id, trigger="interval", minutes=minutes,
+                                     jitter=min(60, minutes * 6))
+            changes["changed"].append(job_id)
+        runner.jobs[job_id] = minutes
+    if any(changes.values()):
+        log.info("stories changed: %s", {k: v for k, v in changes.items() if v})
+    return changes
+
+
+def build_scheduler(runner: Runner, stories: list[Story], *, first_run_now: bool = True,
+                    refresh_seconds: float | None = None):
+    """A BackgroundScheduler with a job per (story, source), jittered, coalescing, no overlap,
+    plus the story refresh, digest and alert jobs."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    from reactions.config import get_settings
+
+    settings = get_settings()
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 300,
     })
-    for story in stories:
-        for source in story.sources:
-            minutes = source.interval_minutes
-            scheduler.add_job(
-                runner.collect_job, "interval", args=(story.slug, source.name),
-                id=f"{story.slug}:{source.name}", name=f"collect {story.slug}/{source.name}",
-                minutes=minutes, jitter=min(60, minutes * 6),
-                next_run_time=utcnow() if first_run_now else utcnow() + timedelta(minutes=minutes),
-            )
     runner.scheduler = scheduler
+    runner.jobs.clear()
+    sync_jobs(runner, stories, first_run_now=first_run_now)
+    scheduler.add_job(runner.refresh_job, "interval", id="stories", name="reread stories",
+                      seconds=refresh_seconds or settings.story_refresh_seconds)
+    if runner.dispatch is not None:
+        minutes = {"digests": settings.digest_check_minutes,
+                   "alerts": settings.alert_check_minutes}
+        for name, every in minutes.items():
+            scheduler.add_job(runner.dispatch.send, "interval", args=(name,), id=name,
+                              name=f"send the {name} task", minutes=every)
+        return scheduler
     from reactions.notify import add_notification_jobs  # digests and alerts (#6)
 
     add_notification_jobs(scheduler, runner.store, stop=runner.stop)
     return scheduler
 
 
-def run_forever(runner: Runner, stories: list[Story]) -> None:
-    """Run until SIGTERM or Ctrl-C, then let jobs in flight finish their page and exit."""
+def run_forever(runner: Runner, stories: list[Story], *, grace: float = GRACE) -> bool:
+    """Run until SIGTERM or Ctrl-C, then let jobs in flight finish their page and return.
+
+    Returns False when jobs were still running `grace` seconds after the stop (a request
+    that neither answers nor times out yet): the caller should then exit anyway; their runs
+    are closed as interrupted at the next start.
+    """
+    from reactions.leases import close_interrupted_runs
+
+    close_interrupted_runs(runner.store)
     scheduler = build_scheduler(runner, stories)
 
     def _stop(signum, _frame):
-        log.warning("signal %s: finishing the jobs in flight, then stopping", signum)
+        log.warning("signal %s: finishing the pages in flight, then stopping", signum)
         runner.stop.set()
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -135,6 +265,13 @@ def run_forever(runner: Runner, stories: list[Story]) -> None:
         while not runner.stop.wait(1.0):
             pass
     finally:
-        scheduler.shutdown(wait=True)
+        runner.stop.set()
+        # Not shutdown(wait=True): it holds the job store's lock while it waits, and a job
+        # asking for its next run time would wait for that lock forever.
+        scheduler.shutdown(wait=False)
+        clean = runner.wait_idle(grace)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if not clean:
+        log.warning("jobs still running %.0fs after the stop; leaving them", grace)
+    return clean

@@ -203,3 +203,13 @@ dedup_keys = sa.Table(
     sa.Column("post_id", sa.Integer, sa.ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
     sa.Index("ix_dedup_keys_post", "post_id"),
 )
+
+# Who is doing a piece of work that must not run twice at once (paging a source, classifying
+# a story), until when: taken atomically by an upsert, renewed while working (migration
+# 0005_leases; see reactions.leases).
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)

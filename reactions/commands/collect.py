@@ -87,6 +87,8 @@ def source_line(slug: str, result, retries: RetryCounter) -> str:
     if result.error and "credentials missing" in result.error:
         reason = result.error.split(": ", 1)[-1]
         return f"{where}: {reason}"
+    if result.busy:
+        return f"{where}: skipped, another process is collecting it now"
     line = f"{where}: {result.added} new posts in {result.pages} pages"
     if result.skipped:
         line += f", {len(result.skipped)} malformed items skipped"

@@ -2,6 +2,9 @@
 
 HELP = "start the dashboard (Streamlit) on 127.0.0.1"
 
+#: Seconds Streamlit gets to exit after SIGTERM before it is killed.
+STOP_WAIT = 5.0
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--port", type=int, help="port (default: REACTIONS_DASHBOARD_PORT or 8501)")
@@ -20,14 +23,37 @@ def streamlit_command(port: int, address: str = "127.0.0.1") -> list[str]:
 
 
 def launch(port: int, address: str = "127.0.0.1") -> int:
+    """Run Streamlit as a child process; SIGTERM or Ctrl-C here stops it too (it is never
+    left serving on its own after this command has gone)."""
+    import signal
     import subprocess
 
-    print(f"dashboard: http://{address}:{port}  (Ctrl-C to stop)")
-    command = streamlit_command(port, address)
+    print(f"dashboard: http://{address}:{port}  (Ctrl-C to stop)", flush=True)
+    child = subprocess.Popen(streamlit_command(port, address))
+
+    def _stop(signum, _frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        return subprocess.call(command)
+        return child.wait()
     except KeyboardInterrupt:
-        return 0
+        return _stop_child(child)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_child(child) -> int:
+    import subprocess
+
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    return 0
 
 
 def run(args) -> int:

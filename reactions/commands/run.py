@@ -1,4 +1,5 @@
-"""`reactions run`: the scheduler. Collects, classifies and summarizes every active story."""
+"""`reactions run`: the scheduler. Collects, classifies and summarizes every active story;
+with REACTIONS_BROKER_URL set it only schedules, and `reactions worker` does the work."""
 
 HELP = "run the scheduler until Ctrl-C or SIGTERM (collect, classify, summarize on each interval)"
 
@@ -9,6 +10,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import logging
+    import os
+    import sys
 
     from reactions.commands._common import open_store
     from reactions.config import get_settings
@@ -17,13 +20,31 @@ def run(args) -> int:
     logging.getLogger("reactions").setLevel(logging.INFO)
     settings = get_settings()
     store = open_store(settings)
-    stories = [store.get_story(s) for s in args.story] if args.story else store.list_stories(
-        active_only=True)
-    if not stories:
-        print("no active stories: add one with `reactions story add FILE` or run `reactions init`")
-        return 1
+    if args.story:
+        for slug in args.story:
+            store.get_story(slug)  # an unknown slug is an error now, not a silent no-op
+    stories = store.list_stories(active_only=True)
+    if args.story:
+        stories = [s for s in stories if s.slug in args.story]
+    dispatch = None
+    if settings.broker_url:
+        from reactions.worker import Dispatch
+
+        dispatch = Dispatch(settings)
     jobs = sum(len(s.sources) for s in stories)
-    print(f"running {jobs} collection jobs for {len(stories)} stories; Ctrl-C to stop")
-    run_forever(Runner(store, model=settings.stance_model), stories)
+    where = "sent to the workers" if dispatch else "run here"
+    print(f"running {jobs} collection jobs for {len(stories)} stories ({where}); stories are "
+          "reread from the store as they change; Ctrl-C to stop", flush=True)
+    if not stories:
+        print("no active stories yet: add one with `reactions story add FILE` or run "
+              "`reactions init`; it is picked up here within a minute", flush=True)
+    runner = Runner(store, model=settings.stance_model, dispatch=dispatch, only=args.story)
+    clean = run_forever(runner, stories)
+    if not clean:
+        # A job is stuck in a request that has not timed out yet: exit anyway (its run is
+        # closed as interrupted at the next start) instead of waiting at interpreter exit.
+        print("stopped (a collection in flight was abandoned)", flush=True)
+        sys.stderr.flush()
+        os._exit(0)
     print("stopped")
     return 0
