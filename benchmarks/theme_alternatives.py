@@ -147,7 +147,8 @@ def methods():
         "gmm-bic": (True, lambda t, f, k, s: gmm_bic(f, s)),
         "lex+silhouette": (True, lambda t, f, k, s: themes.cluster_labels(lexical(t, f), seed=s)),
         "lex+gmm-bic": (True, lambda t, f, k, s: gmm_bic(lexical(t, f), s)),
-        "hdbscan": (False, lambda t, f, k, s: HDBSCAN(min_cluster_size=5).fit_predict(f)),
+        "hdbscan": (False, lambda t, f, k, s: HDBSCAN(min_cluster_size=5,
+                                                      copy=True).fit_predict(f)),
         "calinski": (True, lambda t, f, k, s: kmeans_by(calinski_harabasz_score, f, s)),
     }
 
