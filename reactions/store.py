@@ -8,6 +8,8 @@ so a schema change never asks a user to delete their database.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -30,9 +32,19 @@ from reactions.models import (
     utcnow,
 )
 
+log = logging.getLogger(__name__)
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: Rows per INSERT statement in bulk upserts (keeps under SQLite's variable limit).
 CHUNK = 500
+#: Planner statistics of a table are refreshed (ANALYZE) once this process has written this
+#: share of the rows the table had at its last refresh, and at least ANALYZE_MIN_ROWS rows:
+#: a geometric schedule, so a story growing to 100,000 posts costs about twenty cheap
+#: (sampled) ANALYZEs per table, whatever the server's autovacuum setting.
+ANALYZE_GROWTH = 0.25
+ANALYZE_MIN_ROWS = 1000
+#: Tables whose statistics the ingest and dashboard plans depend on.
+ANALYZED_TABLES = ("posts", "story_posts", "dedup_keys", "stances", "labels")
 
 
 class StoreError(Exception):
@@ -43,21 +55,70 @@ class UnknownStory(StoreError, LookupError):
     """No story with that slug; the message lists the ones that exist."""
 
 
+def storable_text(text: str | None) -> str | None:
+    """Text any database can store: NUL characters dropped, lone surrogates replaced by U+FFFD.
+
+    PostgreSQL rejects both (and with them the whole page's INSERT); SQLite stores them but
+    they then fail to encode on the way out. Valid surrogate pairs are joined into the
+    character they spell. Text that needs nothing (nearly all of it) is returned as is.
+    """
+    if text is None or text.isascii() and "\x00" not in text:
+        return text
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def storable_json(value: Any) -> Any:
+    """A JSON-able value with every string (keys too) made storable by `storable_text`."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return {storable_text(k) if isinstance(k, str) else k: storable_json(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable_json(v) for v in value]
+    return value
+
+
+def describe_error(error: BaseException | str | None) -> str | None:
+    """One line saying what went wrong, without the SQL statement or its parameters.
+
+    SQLAlchemy's errors carry the full INSERT with every post's text; that belongs in a
+    debug log, not in the `runs` table, `reactions status` or the Health page.
+    """
+    if error is None:
+        return None
+    if isinstance(error, sa.exc.StatementError) and error.orig is not None:
+        orig = error.orig
+        first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+        return storable_text(f"database error ({type(orig).__name__}): {first}"[:500])
+    text = str(error)
+    for marker in ("\n[SQL:", "[SQL:", "\n[parameters:", "\n(Background on this error"):
+        if marker in text:
+            text = text.split(marker, 1)[0]
+    return storable_text(" ".join(text.split())[:2000])
+
+
 def _post_row(post: Post) -> dict[str, Any]:
     return {
         "platform": post.platform,
-        "native_id": str(post.native_id),
-        "author": post.author,
-        "text": post.text,
-        "language": post.language,
+        "native_id": storable_text(str(post.native_id)),
+        "author": storable_text(post.author),
+        "text": storable_text(post.text),
+        "language": storable_text(post.language),
         "created_at": post.created_at,
         "collected_at": post.collected_at,
-        "url": post.url,
+        "url": storable_text(post.url),
         "likes": int(post.likes or 0),
         "reposts": int(post.reposts or 0),
         "replies": int(post.replies or 0),
-        "reply_to": post.reply_to,
-        "raw": post.raw,
+        "reply_to": storable_text(post.reply_to),
+        "raw": storable_json(post.raw),
     }
 
 
@@ -87,6 +148,9 @@ class Store:
 
     def __init__(self, url: str | Engine, *, migrate: bool = True) -> None:
         self.engine = url if isinstance(url, Engine) else make_engine(url)
+        self._stats_lock = threading.Lock()
+        self._written: dict[str, int] = {}  # rows written per table since its last ANALYZE
+        self._analyzed_rows: dict[str, float] = {}  # rows the table had at its last ANALYZE
         if migrate:
             self.migrate()
 
@@ -109,17 +173,94 @@ class Store:
         from alembic import command
         from alembic.config import Config
 
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.begin() as conn:
+            before = MigrationContext.configure(conn).get_current_revision()
             cfg = Config()
             cfg.set_main_option("script_location", str(MIGRATIONS))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+            after = MigrationContext.configure(conn).get_current_revision()
+        if after != before:  # new or rebuilt tables start without planner statistics
+            self.refresh_statistics(force=True)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A transaction; everything done through the connection commits or rolls back together."""
+        """A transaction; everything done through the connection commits or rolls back together.
+
+        After a commit that wrote many rows, the planner statistics are refreshed (see
+        `refresh_statistics`), outside the transaction.
+        """
         with self.engine.begin() as conn:
             yield conn
+        if self._written:
+            self.refresh_statistics()
+
+    # -- planner statistics ------------------------------------------------------------
+
+    def _wrote(self, table: str, rows: int) -> None:
+        with self._stats_lock:
+            self._written[table] = self._written.get(table, 0) + rows
+
+    def _table_rows(self, conn: Connection, table: str) -> float:
+        """The row count the planner last recorded for the table (0 when never analyzed)."""
+        if self.dialect == "postgresql":
+            rows = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = "
+                                        "to_regclass(:name)"), {"name": table}).scalar()
+        elif self.dialect == "sqlite":
+            exists = conn.execute(sa.text("SELECT 1 FROM sqlite_master WHERE name = "
+                                          "'sqlite_stat1'")).scalar()
+            stat = exists and conn.execute(sa.text(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = :name LIMIT 1"), {"name": table}).scalar()
+            rows = float(stat.split()[0]) if stat else 0
+        else:  # pragma: no cover - other databases are untested
+            rows = 0
+        return max(float(rows or 0), 0.0)
+
+    def refresh_statistics(self, tables: Sequence[str] | None = None, *,
+                           force: bool = False) -> list[str]:
+        """ANALYZE the tables this process has grown by a quarter since their last ANALYZE
+        (all of `tables`, default the ingest and dashboard tables, with `force`); returns
+        the tables analyzed.
+
+        PostgreSQL plans from these statistics, and nothing else keeps them fresh when
+        autovacuum is off (or slow to notice a bulk load); ANALYZE samples a fixed number
+        of rows, so each refresh costs tens of milliseconds at any size (on SQLite too,
+        with `analysis_limit`).
+        A refresh that fails is logged and never fails the write that triggered it.
+        """
+        names = list(tables or ANALYZED_TABLES)
+        with self._stats_lock:
+            if not force:
+                names = [n for n in names if self._written.get(n, 0) >= ANALYZE_MIN_ROWS]
+            if not names:
+                return []
+            done = []
+            try:
+                with self.engine.begin() as conn:
+                    for name in names:
+                        if name not in self._analyzed_rows:
+                            self._analyzed_rows[name] = self._table_rows(conn, name)
+                        grown = self._written.get(name, 0)
+                        if force or grown >= ANALYZE_GROWTH * self._analyzed_rows[name]:
+                            done.append(name)
+                    if done and self.dialect == "postgresql":
+                        conn.execute(sa.text("ANALYZE " + ", ".join(done)))
+                    elif done and self.dialect == "sqlite":
+                        conn.execute(sa.text("PRAGMA analysis_limit=1000"))  # a sample
+                        for name in done:
+                            conn.execute(sa.text(f"ANALYZE {name}"))
+                    for name in done:
+                        self._analyzed_rows[name] = self._table_rows(conn, name)
+                        self._written.pop(name, None)
+            except sa.exc.SQLAlchemyError as exc:
+                log.warning("could not refresh planner statistics of %s: %s", ", ".join(names),
+                            describe_error(exc))
+                return []
+        if done:
+            log.debug("refreshed planner statistics of %s", ", ".join(done))
+        return done
 
     def close(self) -> None:
         self.engine.dispose()
@@ -232,6 +373,8 @@ class Store:
                     .returning(t.story_posts.c.post_id))
             # rowcount is unreliable for multi-row inserts on PostgreSQL; count what came back.
             added += len(conn.execute(stmt, links[start : start + CHUNK]).all())
+        self._wrote("posts", len(rows))
+        self._wrote("story_posts", added)
         return added
 
     def _story_posts_query(self, story: str, since: datetime | None, until: datetime | None):
@@ -311,6 +454,7 @@ class Store:
                           ("label", "scores", "needs_review", "reason", "model", "classified_at")},
                 )
                 conn.execute(stmt)
+        self._wrote("stances", len(rows))
         return len(rows)
 
     def clear_stances(self, story: str) -> None:
@@ -418,6 +562,7 @@ class Store:
                 set_={"label": stmt.excluded.label, "labeller": stmt.excluded.labeller,
                       "created_at": stmt.excluded.created_at},
             ))
+        self._wrote("labels", 1)
 
     def labels(self, story: str, *, source: str | None = None) -> list[tuple[int, str, str, str]]:
         """(post_id, text, label, source) for the story's labelled posts."""
@@ -499,12 +644,14 @@ class Store:
             )).inserted_primary_key[0]
 
     def finish_run(
-        self, run_id: int, *, added: int, pages: int, error: str | None = None,
+        self, run_id: int, *, added: int, pages: int, error: str | BaseException | None = None,
         next_run: datetime | None = None,
     ) -> None:
+        """Close a run; the error is stored as one line without SQL (see `describe_error`)."""
         with self.begin() as conn:
             conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id).values(
-                finished_at=utcnow(), added=added, pages=pages, error=error, next_run=next_run,
+                finished_at=utcnow(), added=added, pages=pages, error=describe_error(error),
+                next_run=next_run,
             ))
 
     def last_runs(self) -> list[dict[str, Any]]:
@@ -542,10 +689,17 @@ class Store:
         conn: Connection,
     ) -> None:
         """File (key, post id) rows of new originals and set `duplicate_of` of repeats."""
-        rows = [{"story": story, "key": k, "post_id": pid} for k, pid in keys]
-        for start in range(0, len(rows), CHUNK):
-            conn.execute(self._insert(t.dedup_keys).on_conflict_do_nothing(),
-                         rows[start : start + CHUNK])
+        if keys and self.dialect == "postgresql":
+            # Two array parameters unnested server-side: one statement and one round trip
+            # for the page's thousands of keys, where executemany sent one row group each.
+            conn.execute(_PG_FILE_KEYS, {"story": story, "keys": [k for k, _ in keys],
+                                         "post_ids": [pid for _, pid in keys]})
+        elif keys:
+            rows = [{"story": story, "key": k, "post_id": pid} for k, pid in keys]
+            for start in range(0, len(rows), CHUNK):
+                conn.execute(self._insert(t.dedup_keys).on_conflict_do_nothing(),
+                             rows[start : start + CHUNK])
+        self._wrote("dedup_keys", len(keys))
         if links:
             conn.execute(
                 sa.update(t.posts).where(t.posts.c.id == sa.bindparam("pid"))
@@ -588,6 +742,20 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(t.stances.c.classified_at))
                                 .where(t.stances.c.story == story)).scalar_one_or_none()
+
+
+def _pg_file_keys() -> sa.TextClause:
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    return sa.text(
+        "INSERT INTO dedup_keys (story, key, post_id) "
+        "SELECT :story, k.key, k.post_id FROM unnest(:keys, :post_ids) AS k(key, post_id) "
+        "ON CONFLICT DO NOTHING"
+    ).bindparams(sa.bindparam("keys", type_=ARRAY(sa.BigInteger)),
+                 sa.bindparam("post_ids", type_=ARRAY(sa.Integer)))
+
+
+_PG_FILE_KEYS = _pg_file_keys()
 
 
 def make_engine(url: str) -> Engine:
