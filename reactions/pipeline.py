@@ -64,7 +64,9 @@ def store_page(
     database is locked only for the writes. Returns how many posts are new to the story.
     """
     from nlp.text import dedup_keys
+    from reactions.store import make_storable
 
+    make_storable(posts)  # no NUL or lone surrogate reaches the language model or the database
     prepare_posts(posts)
     keys = dedup_keys([p.text for p in posts])
     # A page committed with its cursor can skip the disk flush: a crash loses both, and the

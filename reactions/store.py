@@ -85,6 +85,20 @@ def storable_json(value: Any) -> Any:
     return value
 
 
+def make_storable(posts: Iterable[Post]) -> None:
+    """Clean each post's text fields in place (see `storable_text`), before any text work:
+    language detection and hashing fail on lone surrogates too, and the dedup keys must be
+    those of the text that is stored."""
+    for post in posts:
+        post.text = storable_text(post.text) or ""
+        post.author = storable_text(post.author)
+        post.url = storable_text(post.url)
+        post.reply_to = storable_text(post.reply_to)
+        post.language = storable_text(post.language)
+        if post.raw:
+            post.raw = storable_json(post.raw)
+
+
 def describe_error(error: BaseException | str | None) -> str | None:
     """One line saying what went wrong, without the SQL statement or its parameters.
 
