@@ -19,7 +19,7 @@ from reactions.config import get_settings
 from reactions.models import utcnow
 from reactions.notify import DeliveryError, Mailer
 from reactions.store import Store
-from tests.test_dashboard import SCRIPT, seed
+from tests.test_dashboard import SCRIPT, seed, seeded  # noqa: F401 (a fixture)
 
 
 class Inbox:
@@ -329,3 +329,18 @@ def test_two_senders_at_once_send_one_digest(db_url, smtp):
     assert outcomes.count("sent") == 1 and len(smtp.messages) == 1
     assert set(outcomes) <= {"sent", "in progress", "already sent"}
     store.close()
+
+
+def test_the_digests_page_shows_an_unknown_send(seeded):
+    from tests.test_dashboard import app
+
+    store, story = seeded
+    sub = digests.list_subscriptions(store)[0]
+    with store.begin() as conn:
+        conn.execute(sa.insert(t.digests).values(
+            subscription_id=sub["id"], period_key="2025-11-24", status="unknown", attempts=1,
+            message_id="<digest.7@reactions.local>", claimed_at=utcnow(), error="dropped"))
+    at = app("digests")
+    warning = " ".join(w.value for w in at.warning).replace("\\", "")  # markdown-escaped
+    assert "may or may not have arrived" in warning and "<digest.7@reactions.local>" in warning
+    assert "editor@example.org" in warning and "2025-11-24" in warning
