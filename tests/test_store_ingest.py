@@ -164,3 +164,23 @@ def test_statistics_are_refreshed_after_a_bulk_load(db_url, story, monkeypatch):
                                               for i in range(1000, 1010)], "c9")
     assert len(refreshed) == count
     store.close()
+
+
+def test_batched_minhash_equals_datasketch():
+    """The stored dedup keys come from this signature: it must stay datasketch's, value for
+    value, or keys filed before would stop matching."""
+    import zlib
+
+    from datasketch import MinHash
+
+    from nlp import text
+
+    texts = ["the call was the right thing to do", "RT @a: the call was the right thing",
+             "Ünïcode wörds, and 😀 emoji too here", "one two three", "x " * 300]
+    sets = [text._shingles_of_key(text.dedup_key(t)) for t in texts]
+    ours = text._minhash_values(sets, 64)
+    for shingles, signature in zip(sets, ours):
+        reference = MinHash(num_perm=64, hashfunc=zlib.crc32)
+        reference.update_batch(list(shingles))
+        assert signature.tolist() == reference.hashvalues.tolist()
+    assert text._minhash_values([], 64) == []
