@@ -96,14 +96,16 @@ def fresh_database(kind: str, workdir: Path) -> tuple[str, callable]:
 
 
 def timed(pages):
-    """Yield the pages, adding up only the time spent ingesting them (not generating them)."""
-    spent = [0.0]
+    """Yield the pages, adding up only the time spent ingesting them (not generating them):
+    [wall seconds, this process's CPU seconds]."""
+    spent = [0.0, 0.0]
 
     def pages_and_clock():
         for raw in pages:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             yield raw
             spent[0] += time.perf_counter() - started
+            spent[1] += time.process_time() - cpu
 
     return pages_and_clock(), spent
 
@@ -171,7 +173,7 @@ def child(kind: str, mode: str, count: int) -> dict:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         pages, spent = timed(recorded_pages(count))
         (ingest_ours if mode == "ours" else ingest_row_by_row)(store, pages)
-        seconds = spent[0]
+        seconds, cpu_seconds = spent
         with store.engine.connect() as conn:
             stored = conn.execute(sa.select(sa.func.count()).select_from(t.posts)).scalar_one()
             linked = conn.execute(sa.select(sa.func.count()).select_from(t.posts)
@@ -179,7 +181,8 @@ def child(kind: str, mode: str, count: int) -> dict:
         store.close()
         drop()
     return {"db": kind, "mode": mode, "count": count, "seconds": round(seconds, 2),
-            "posts_per_s": round(count / seconds, 1), "stored": stored, "linked": linked,
+            "posts_per_s": round(count / seconds, 1), "cpu_seconds": round(cpu_seconds, 2),
+            "posts_per_cpu_s": round(count / cpu_seconds, 1), "stored": stored, "linked": linked,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "rss_before_mb": round(rss_before / 1024, 1)}
 

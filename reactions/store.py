@@ -8,6 +8,7 @@ so a schema change never asks a user to delete their database.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -74,29 +75,44 @@ def storable_text(text: str | None) -> str | None:
 
 
 def storable_json(value: Any) -> Any:
-    """A JSON-able value with every string (keys too) made storable by `storable_text`."""
+    """A JSON-able value with every string (keys too) made storable by `storable_text`.
+
+    Checked first in one C call (a NUL is escaped as \\u0000 by `json.dumps`, a lone
+    surrogate fails to encode), so the walk is paid only by the rare value that needs it.
+    """
+    if not value:
+        return value
+    try:
+        dumped = json.dumps(value, ensure_ascii=False)
+        if "\\u0000" not in dumped:
+            dumped.encode("utf-8")
+            return value
+    except (UnicodeEncodeError, TypeError, ValueError):
+        pass
+    return _clean_json(value)
+
+
+def _clean_json(value: Any) -> Any:
     if isinstance(value, str):
         return storable_text(value)
     if isinstance(value, dict):
-        return {storable_text(k) if isinstance(k, str) else k: storable_json(v)
+        return {storable_text(k) if isinstance(k, str) else k: _clean_json(v)
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [storable_json(v) for v in value]
+        return [_clean_json(v) for v in value]
     return value
 
 
 def make_storable(posts: Iterable[Post]) -> None:
     """Clean each post's text fields in place (see `storable_text`), before any text work:
     language detection and hashing fail on lone surrogates too, and the dedup keys must be
-    those of the text that is stored."""
+    those of the text that is stored. (`raw` is cleaned on its way into the database.)"""
     for post in posts:
         post.text = storable_text(post.text) or ""
         post.author = storable_text(post.author)
         post.url = storable_text(post.url)
         post.reply_to = storable_text(post.reply_to)
         post.language = storable_text(post.language)
-        if post.raw:
-            post.raw = storable_json(post.raw)
 
 
 def describe_error(error: BaseException | str | None) -> str | None:
@@ -380,6 +396,14 @@ class Store:
             for post in posts:
                 post.id = ids[_post_key(post)]
             added = _pg_link_posts(conn, story, source or "unknown", list(ids.values()), now)
+            self._wrote("posts", len(rows))
+            self._wrote("story_posts", added)
+            return added
+        if self.dialect == "sqlite":
+            ids = _sqlite_upsert_posts(conn, rows)
+            for post in posts:
+                post.id = ids[_post_key(post)]
+            added = _sqlite_link_posts(conn, story, source or "unknown", list(ids.values()), now)
             self._wrote("posts", len(rows))
             self._wrote("story_posts", added)
             return added
@@ -711,7 +735,11 @@ class Store:
             query = sa.select(t.dedup_keys.c.key, t.dedup_keys.c.post_id).where(
                 t.dedup_keys.c.story == story, t.dedup_keys.c.key == sa.any_(keys_param))
             return dict(conn.execute(query).all())
-        for start in range(0, len(unique), CHUNK):
+        if self.dialect == "sqlite":  # one fixed statement, the keys as one JSON parameter
+            return dict(conn.exec_driver_sql(
+                "SELECT key, post_id FROM dedup_keys WHERE key IN "
+                "(SELECT value FROM json_each(?)) AND story = ?", (json.dumps(unique), story)).all())
+        for start in range(0, len(unique), CHUNK):  # pragma: no cover - untested databases
             query = sa.select(t.dedup_keys.c.key, t.dedup_keys.c.post_id).where(
                 t.dedup_keys.c.story == story, t.dedup_keys.c.key.in_(unique[start : start + CHUNK]))
             owners.update((key, pid) for key, pid in conn.execute(query))
@@ -727,7 +755,13 @@ class Store:
             # for the page's thousands of keys, where executemany sent one row group each.
             conn.execute(_PG_FILE_KEYS, {"story": story, "keys": [k for k, _ in keys],
                                          "post_ids": [pid for _, pid in keys]})
-        elif keys:
+        elif keys and self.dialect == "sqlite":
+            # Straight to sqlite3's executemany: SQLAlchemy's per-row parameter handling
+            # cost more than the inserts themselves (about ten keys per post).
+            conn.exec_driver_sql(
+                "INSERT INTO dedup_keys (story, key, post_id) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING", [(story, k, pid) for k, pid in keys])
+        elif keys:  # pragma: no cover - other databases are untested
             rows = [{"story": story, "key": k, "post_id": pid} for k, pid in keys]
             for start in range(0, len(rows), CHUNK):
                 conn.execute(self._insert(t.dedup_keys).on_conflict_do_nothing(),
@@ -833,6 +867,47 @@ def _pg_link_posts(conn: Connection, story: str, source: str, ids: list[int],
     """File posts under a story in one statement; how many were new to it."""
     result = conn.execute(_PG_LINK_POSTS, {"story": story, "source": source,
                                            "added_at": _utc(now), "ids": ids})
+    return len(result.all())
+
+
+# SQLite: the same one-parameter shape through json_each (JSON1 is built into SQLite). The
+# `WHERE true` settles the parser's ambiguity between SELECT ... ON and an upsert clause.
+_SQLITE_UPSERT_POSTS = (
+    f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}) SELECT "
+    + ", ".join(f"json_extract(value, '$.{c}')" for c in _POST_COLUMNS)
+    + " FROM json_each(?) WHERE true ON CONFLICT (platform, native_id) DO UPDATE SET "
+    "likes = excluded.likes, reposts = excluded.reposts, replies = excluded.replies "
+    "RETURNING id, platform, native_id"
+)
+_SQLITE_LINK_POSTS = (
+    "INSERT INTO story_posts (story, post_id, source, added_at) SELECT ?, value, ?, ? "
+    "FROM json_each(?) WHERE true ON CONFLICT DO NOTHING RETURNING post_id"
+)
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """A datetime as the posts table stores it on SQLite (naive UTC, SQLAlchemy's format)."""
+    if value is None:
+        return None
+    return _utc(value).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_upsert_posts(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Upsert rows in one statement with the page as one JSON parameter: SQLAlchemy's
+    per-row parameter processing of an executemany cost more than SQLite's inserts."""
+    page = [{**row, "created_at": _sqlite_time(row["created_at"]),
+             "collected_at": _sqlite_time(row["collected_at"])} for row in rows]
+    ids: dict[tuple[str, str], int] = {}
+    for start in range(0, len(page), 5000):  # one statement per page in practice
+        result = conn.exec_driver_sql(_SQLITE_UPSERT_POSTS, (json.dumps(page[start:start + 5000]),))
+        ids.update(((platform, native_id), pid) for pid, platform, native_id in result)
+    return ids
+
+
+def _sqlite_link_posts(conn: Connection, story: str, source: str, ids: list[int],
+                       now: datetime) -> int:
+    result = conn.exec_driver_sql(_SQLITE_LINK_POSTS,
+                                  (story, source, _sqlite_time(now), json.dumps(ids)))
     return len(result.all())
 
 
