@@ -392,9 +392,9 @@ class Store:
         rows = [_post_row(p) for p in unique.values()]
         now = utcnow()
         if self.dialect == "postgresql":
-            ids = _pg_upsert_posts(conn, rows)
-            for post in posts:
-                post.id = ids[_post_key(post)]
+            ids = _pg_upsert_posts_or_skip(conn, rows)
+            for post in posts:  # a post the database refused keeps id None (and is skipped)
+                post.id = ids.get(_post_key(post))
             added = _pg_link_posts(conn, story, source or "unknown", list(ids.values()), now)
             self._wrote("posts", len(rows))
             self._wrote("story_posts", added)
@@ -860,6 +860,28 @@ def _pg_upsert_posts(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple
             for row in rows]
     return {(r.platform, r.native_id): r.id
             for r in conn.execute(_PG_UPSERT_POSTS, {"rows": json.dumps(page)})}
+
+
+def _pg_upsert_posts_or_skip(conn: Connection, rows: list[dict[str, Any]]
+                             ) -> dict[tuple[str, str], int]:
+    """`_pg_upsert_posts` in a savepoint; when PostgreSQL refuses the page's data (a value
+    too long for its column, a number out of range), the rows are tried one by one, each in
+    its own savepoint, so one bad row costs that row and not the page. The refused rows are
+    logged with the reason (never their text)."""
+    try:
+        with conn.begin_nested():
+            return _pg_upsert_posts(conn, rows)
+    except sa.exc.DataError:
+        pass
+    ids: dict[tuple[str, str], int] = {}
+    for row in rows:
+        try:
+            with conn.begin_nested():
+                ids.update(_pg_upsert_posts(conn, [row]))
+        except sa.exc.DataError as exc:
+            log.warning("skipped post %s/%.80s: %s", row["platform"], row["native_id"],
+                        describe_error(exc))
+    return ids
 
 
 def _pg_link_posts(conn: Connection, story: str, source: str, ids: list[int],

@@ -184,3 +184,18 @@ def test_batched_minhash_equals_datasketch():
         reference.update_batch(list(shingles))
         assert signature.tolist() == reference.hashvalues.tolist()
     assert text._minhash_values([], 64) == []
+
+
+@pytest.mark.postgres
+def test_one_post_postgresql_refuses_costs_that_post_not_the_page(postgres_url, story, caplog):
+    store = Store(postgres_url)
+    store.save_story(story)
+    page = [post(i, f"post {i} about the call, with words") for i in range(5)]
+    page[2].native_id = "x" * 400  # longer than the column allows
+    page[3].likes = 2**40  # out of an integer's range
+    assert store_page(store, story.slug, "bluesky", page, "c1") == 3
+    assert sorted(p.native_id for p in store.posts(story.slug)) == ["id0", "id1", "id4"]
+    assert page[2].id is None and page[3].id is None and page[0].id is not None
+    assert store.get_cursor(story.slug, "bluesky") == "c1"  # the page is done
+    assert caplog.text.count("skipped post bluesky/") == 2 and "INSERT" not in caplog.text
+    store.close()
