@@ -59,9 +59,10 @@ class UnknownStory(StoreError, LookupError):
 def storable_text(text: str | None) -> str | None:
     """Text any database can store: NUL characters dropped, lone surrogates replaced by U+FFFD.
 
-    PostgreSQL rejects both (and with them the whole page's INSERT); SQLite stores them but
-    they then fail to encode on the way out. Valid surrogate pairs are joined into the
-    character they spell. Text that needs nothing (nearly all of it) is returned as is.
+    PostgreSQL rejects both (and with them the whole page's INSERT); Python's sqlite3 cannot
+    encode a lone surrogate, and SQLite's text functions stop at a NUL. Valid surrogate
+    pairs are joined into the character they spell. Text that needs nothing (nearly all of
+    it) is returned as is.
     """
     if text is None or text.isascii() and "\x00" not in text:
         return text
