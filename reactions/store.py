@@ -719,7 +719,10 @@ class Store:
         query = (sa.select(t.runs).where(t.runs.c.id.in_(latest))
                  .order_by(t.runs.c.story, t.runs.c.source))
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            runs = [dict(r._mapping) for r in conn.execute(query)]
+        for run in runs:  # rows written before errors were stored without their SQL
+            run["error"] = describe_error(run["error"])
+        return runs
 
     # -- near-duplicate keys (collectors, #3) ------------------------------------------
 

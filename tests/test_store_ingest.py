@@ -68,6 +68,9 @@ def test_run_errors_are_stored_without_sql(store, story):
         assert "INSERT" not in stored and "[SQL" not in stored and "\n" not in stored
         assert "null" in stored.lower() and "text" in stored  # what went wrong, still said
     assert describe_error(None) is None
+    with store.begin() as conn:  # a row stored before errors were cleaned is shown clean
+        conn.execute(sa.update(t.runs).values(error=f"unexpected: {caught.value}"))
+    assert "INSERT" not in store.last_runs()[0]["error"]
 
 
 def test_dedup_keys_are_key_first(store):
