@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: Rows per INSERT statement in bulk upserts (keeps under SQLite's variable limit).
 CHUNK = 500
-#: Planner statistics of a table are refreshed (ANALYZE) once this process has written this
+#: PostgreSQL's planner statistics of a table are refreshed (ANALYZE) once this process has written this
 #: share of the rows the table had at its last refresh, and at least ANALYZE_MIN_ROWS rows:
 #: a geometric schedule, so a story growing to 100,000 posts costs about twenty cheap
 #: (sampled) ANALYZEs per table, whatever the server's autovacuum setting.
@@ -245,19 +245,11 @@ class Store:
         with self._stats_lock:
             self._written[table] = self._written.get(table, 0) + rows
 
-    def _table_rows(self, conn: Connection, table: str) -> float:
-        """The row count the planner last recorded for the table (0 when never analyzed)."""
-        if self.dialect == "postgresql":
-            rows = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = "
-                                        "to_regclass(:name)"), {"name": table}).scalar()
-        elif self.dialect == "sqlite":
-            exists = conn.execute(sa.text("SELECT 1 FROM sqlite_master WHERE name = "
-                                          "'sqlite_stat1'")).scalar()
-            stat = exists and conn.execute(sa.text(
-                "SELECT stat FROM sqlite_stat1 WHERE tbl = :name LIMIT 1"), {"name": table}).scalar()
-            rows = float(stat.split()[0]) if stat else 0
-        else:  # pragma: no cover - other databases are untested
-            rows = 0
+    @staticmethod
+    def _table_rows(conn: Connection, table: str) -> float:
+        """The row count PostgreSQL last recorded for the table (0 when never analyzed)."""
+        rows = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = "
+                                    "to_regclass(:name)"), {"name": table}).scalar()
         return max(float(rows or 0), 0.0)
 
     def refresh_statistics(self, tables: Sequence[str] | None = None, *,
@@ -268,10 +260,15 @@ class Store:
 
         PostgreSQL plans from these statistics, and nothing else keeps them fresh when
         autovacuum is off (or slow to notice a bulk load); ANALYZE samples a fixed number
-        of rows, so each refresh costs tens of milliseconds at any size (on SQLite too,
-        with `analysis_limit`).
-        A refresh that fails is logged and never fails the write that triggered it.
+        of rows, so each refresh costs tens of milliseconds at any size. SQLite is left
+        to its built-in heuristics: with sampled `sqlite_stat1` statistics the Story page
+        at 100,000 posts measured slower (1.2-1.3 s cold against 0.6-0.9 s, same database
+        file, alternating runs). A refresh that fails is logged and never fails the write
+        that triggered it.
         """
+        if self.dialect != "postgresql":
+            self._written.clear()
+            return []
         names = list(tables or ANALYZED_TABLES)
         with self._stats_lock:
             if not force:  # decided in memory where it can be: no round trip per page
@@ -289,12 +286,8 @@ class Store:
                         grown = self._written.get(name, 0)
                         if force or grown >= ANALYZE_GROWTH * self._analyzed_rows[name]:
                             done.append(name)
-                    if done and self.dialect == "postgresql":
+                    if done:
                         conn.execute(sa.text("ANALYZE " + ", ".join(done)))
-                    elif done and self.dialect == "sqlite":
-                        conn.execute(sa.text("PRAGMA analysis_limit=1000"))  # a sample
-                        for name in done:
-                            conn.execute(sa.text(f"ANALYZE {name}"))
                     for name in done:
                         self._analyzed_rows[name] = self._table_rows(conn, name)
                         self._written.pop(name, None)
