@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: Rows per INSERT statement in bulk upserts (keeps under SQLite's variable limit).
 CHUNK = 500
-#: PostgreSQL's planner statistics of a table are refreshed (ANALYZE) once this process has written this
-#: share of the rows the table had at its last refresh, and at least ANALYZE_MIN_ROWS rows:
+#: PostgreSQL's planner statistics of a table are refreshed (ANALYZE) once this process has
+#: written this share of the rows the table had at its last refresh, and at least
+#: ANALYZE_MIN_ROWS rows:
 #: a geometric schedule, so a story growing to 100,000 posts costs about twenty cheap
 #: (sampled) ANALYZEs per table, whatever the server's autovacuum setting.
 ANALYZE_GROWTH = 0.25
@@ -735,7 +736,8 @@ class Store:
         if self.dialect == "sqlite":  # one fixed statement, the keys as one JSON parameter
             return dict(conn.exec_driver_sql(
                 "SELECT key, post_id FROM dedup_keys WHERE key IN "
-                "(SELECT value FROM json_each(?)) AND story = ?", (json.dumps(unique), story)).all())
+                "(SELECT value FROM json_each(?)) AND story = ?",
+                (json.dumps(unique), story)).all())
         for start in range(0, len(unique), CHUNK):  # pragma: no cover - untested databases
             query = sa.select(t.dedup_keys.c.key, t.dedup_keys.c.post_id).where(
                 t.dedup_keys.c.story == story, t.dedup_keys.c.key.in_(unique[start : start + CHUNK]))
@@ -911,7 +913,8 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return _utc(value).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _sqlite_upsert_posts(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+def _sqlite_upsert_posts(conn: Connection, rows: list[dict[str, Any]]
+                         ) -> dict[tuple[str, str], int]:
     """Upsert rows in one statement with the page as one JSON parameter: SQLAlchemy's
     per-row parameter processing of an executemany cost more than SQLite's inserts."""
     page = [{**row, "created_at": _sqlite_time(row["created_at"]),

@@ -46,7 +46,8 @@ def test_a_nul_or_a_lone_surrogate_costs_nothing_on_either_database(store, story
     stored = {p.native_id: p for p in store.posts(story.slug)}
     assert stored["id0"].text == "the call was right"
     assert stored["id0"].raw == {"record": {"text": "the call was right"}}
-    assert stored["id1"].text == "a lone \ufffd surrogate" and stored["id1"].author == "bad\ufffdname"
+    assert stored["id1"].text == "a lone \ufffd surrogate"
+    assert stored["id1"].author == "bad\ufffdname"
     assert stored["id3"].text == "emoji \U0001F600 as a pair"
     assert stored["id3"].raw == {"text": ["xy", {"k": "\ufffd"}]}
     assert store.get_cursor(story.slug, "bluesky") == "c1"
@@ -76,7 +77,8 @@ def test_run_errors_are_stored_without_sql(store, story):
 def test_dedup_keys_are_key_first(store):
     pk = sa.inspect(store.engine).get_pk_constraint("dedup_keys")
     assert pk["constrained_columns"] == ["key", "story"]
-    indexes = {i["name"]: i["column_names"] for i in sa.inspect(store.engine).get_indexes("dedup_keys")}
+    indexes = {i["name"]: i["column_names"]
+               for i in sa.inspect(store.engine).get_indexes("dedup_keys")}
     assert indexes["ix_dedup_keys_story"] == ["story"]
 
 
