@@ -40,9 +40,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 CHUNK = 500
 #: PostgreSQL's planner statistics of a table are refreshed (ANALYZE) once this process has
 #: written this share of the rows the table had at its last refresh, and at least
-#: ANALYZE_MIN_ROWS rows:
-#: a geometric schedule, so a story growing to 100,000 posts costs about twenty cheap
-#: (sampled) ANALYZEs per table, whatever the server's autovacuum setting.
+#: ANALYZE_MIN_ROWS rows: a geometric schedule, so a story growing to 100,000 posts costs
+#: about twenty cheap (sampled) ANALYZEs per table, whatever the autovacuum setting.
 ANALYZE_GROWTH = 0.25
 ANALYZE_MIN_ROWS = 1000
 #: Tables whose statistics the ingest and dashboard plans depend on.
