@@ -7,14 +7,20 @@ repost or near-duplicate of an earlier one. Both paths do the same work per post
 decode, `parse`, language detection from the text, MinHash dedup keys and linking); they
 differ only in how rows reach the database:
 
-- ours: `reactions.pipeline.store_page`, one transaction per page, multi-row upserts,
-  duplicates checked against the stored LSH band keys of earlier posts;
+- ours: `reactions.pipeline.store_page`, one transaction per page, a few statements with
+  the page as one JSON or array parameter, duplicates checked against the stored LSH band
+  keys of earlier posts (see docs/performance.md);
 - baseline: one INSERT per post, per story link and per dedup key, committed per post.
 
 Each measurement runs in a fresh child process, so peak RSS is that run's alone.
 
     python benchmarks/ingest.py                 # 100,000 posts, SQLite and PostgreSQL
+    python benchmarks/ingest.py --count 100000 --baseline-count 10000   # a few minutes
     python benchmarks/ingest.py --count 20000 --no-postgres
+
+Besides wall-clock posts/s, each run reports posts per CPU second of its own process, a
+figure that other load on a shared machine disturbs less (PostgreSQL's server-side work is
+not in it).
 
 The last line printed is one JSON object with the figures.
 """
@@ -96,14 +102,16 @@ def fresh_database(kind: str, workdir: Path) -> tuple[str, callable]:
 
 
 def timed(pages):
-    """Yield the pages, adding up only the time spent ingesting them (not generating them)."""
-    spent = [0.0]
+    """Yield the pages, adding up only the time spent ingesting them (not generating them):
+    [wall seconds, this process's CPU seconds]."""
+    spent = [0.0, 0.0]
 
     def pages_and_clock():
         for raw in pages:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             yield raw
             spent[0] += time.perf_counter() - started
+            spent[1] += time.process_time() - cpu
 
     return pages_and_clock(), spent
 
@@ -171,7 +179,7 @@ def child(kind: str, mode: str, count: int) -> dict:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         pages, spent = timed(recorded_pages(count))
         (ingest_ours if mode == "ours" else ingest_row_by_row)(store, pages)
-        seconds = spent[0]
+        seconds, cpu_seconds = spent
         with store.engine.connect() as conn:
             stored = conn.execute(sa.select(sa.func.count()).select_from(t.posts)).scalar_one()
             linked = conn.execute(sa.select(sa.func.count()).select_from(t.posts)
@@ -179,7 +187,8 @@ def child(kind: str, mode: str, count: int) -> dict:
         store.close()
         drop()
     return {"db": kind, "mode": mode, "count": count, "seconds": round(seconds, 2),
-            "posts_per_s": round(count / seconds, 1), "stored": stored, "linked": linked,
+            "posts_per_s": round(count / seconds, 1), "cpu_seconds": round(cpu_seconds, 2),
+            "posts_per_cpu_s": round(count / cpu_seconds, 1), "stored": stored, "linked": linked,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "rss_before_mb": round(rss_before / 1024, 1)}
 
@@ -189,7 +198,8 @@ def measure(kind: str, mode: str, count: int) -> dict:
                          capture_output=True, text=True, check=True, cwd=ROOT)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"  {kind:10} {mode:9} {count:>7} posts: {result['seconds']:7.2f}s "
-          f"{result['posts_per_s']:8.0f} posts/s  peak RSS {result['peak_rss_mb']:6.1f} MB  "
+          f"{result['posts_per_s']:8.0f} posts/s ({result['posts_per_cpu_s']:.0f} per CPU "
+          f"second of this process)  peak RSS {result['peak_rss_mb']:6.1f} MB  "
           f"({result['linked']} linked as repeats)", flush=True)
     return result
 
@@ -239,11 +249,14 @@ def main() -> None:
         "speedup": round(ours["posts_per_s"] / base["posts_per_s"], 2),
         "count": args.count, "baseline_count": baseline_count, "target": 5000,
         "peak_rss_mb_by_count": {str(k): v for k, v in sorted(memory.items())},
+        "ours_per_cpu_s": ours["posts_per_cpu_s"], "baseline_per_cpu_s": base["posts_per_cpu_s"],
+        "load_average": round(os.getloadavg()[0], 1),
     }
     if "postgresql/ours" in results:
         pg, pg_base = results["postgresql/ours"], results["postgresql/baseline"]
         summary.update(postgres_ours=pg["posts_per_s"], postgres_baseline=pg_base["posts_per_s"],
-                       postgres_speedup=round(pg["posts_per_s"] / pg_base["posts_per_s"], 2))
+                       postgres_speedup=round(pg["posts_per_s"] / pg_base["posts_per_s"], 2),
+                       postgres_target=3000)
     print(json.dumps(summary))
 
 

@@ -41,6 +41,12 @@ if not MAIL_READY:
                "`REACTIONS_SMTP_HOST` (and `REACTIONS_SMTP_FROM`, `REACTIONS_SMTP_USER`, "
                "`REACTIONS_SMTP_PASSWORD` as your server needs) where `reactions run` runs. "
                "Subscriptions made now are kept and start once it is.")
+for d in digests.unknown_digests(store):  # never resent blindly: someone has to look
+    st.warning(escape_markdown(
+        f"Digest #{d['id']} ({d['story']}, {d['period_key']}) to {d['address']} may or may "
+        f"not have arrived: the send was interrupted after the message was handed over. "
+        f"Look for Message-ID {d['message_id']} in that mailbox; it is not resent until "
+        f"resolved (reactions.digest.resolve_unknown)."))
 subscriptions = digests.list_subscriptions(store)
 if subscriptions:
     st.dataframe([{

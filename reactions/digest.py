@@ -2,9 +2,13 @@
 
 A digest is HTML (Jinja2, CSS inlined for mail clients) with a plain-text alternative and
 the stance chart as an inline PNG. The `digests` table has one row per subscription and
-period key (unique), so a digest goes out once per subscriber and period, even across
-restarts; a failed send is recorded with its reason and retried on the next check, up to
-`MAX_ATTEMPTS` times.
+period key (unique), so a digest goes out at most once per subscriber and period, even
+across restarts and between processes: the send is claimed in that row before any SMTP
+traffic, and every attempt carries the Message-ID stored there. A send refused before the
+server took the message is recorded with its reason and retried on the next check, up to
+`MAX_ATTEMPTS` times; one whose outcome is unknown (the connection dropped after the
+message was handed over, or the process died mid-send) is recorded as "unknown", shown on
+the dashboard and never resent blindly (`resolve_unknown`).
 """
 
 from __future__ import annotations
@@ -302,43 +306,99 @@ def summary_for_digest(store: Store, story: Any, window: Any, now: datetime) -> 
 
 # -- sending once ---------------------------------------------------------------------------
 
+#: A digest row left in "sending" for longer than this belongs to a process that died while
+#: (or after) handing the message to SMTP: its outcome is unknown, and it is not resent.
+#: Far above the Mailer's worst case (3 attempts, 30 s timeouts, capped backoff).
+SENDING_TIMEOUT = timedelta(minutes=15)
+UNKNOWN_HELP = ("the message may or may not have reached the mail server; check the "
+                "recipient's mailbox for its Message-ID, then mark it sent or resend it "
+                "(reactions.digest.resolve_unknown)")
+
+
+def _message_id(sub_id: int, key: str) -> str:
+    return make_msgid(idstring=f"digest.{sub_id}.{key}", domain="reactions.local")
+
+
+def _claim(store: Store, sub_id: int, key: str, now: datetime) -> tuple[str, str]:
+    """Claim the (subscription, period) row for one send attempt before any SMTP traffic.
+
+    Returns (outcome, Message-ID): outcome "claimed" when this process may send, else what
+    stops it: "already sent", "gave up", "unknown" (a send whose outcome is unknown; a
+    "sending" row older than SENDING_TIMEOUT is turned into one here) or "in progress"
+    (another process is sending it now). The Message-ID is made once per row and kept, so
+    every attempt at the same digest carries the same one.
+    """
+    with store.begin() as conn:
+        conn.execute(store._insert(t.digests).values(
+            subscription_id=sub_id, period_key=key, status="pending", attempts=0,
+            message_id=_message_id(sub_id, key),
+        ).on_conflict_do_nothing())
+        where = (t.digests.c.subscription_id == sub_id, t.digests.c.period_key == key)
+        # Only one sender moves the row from an unsent state to "sending".
+        claimed = conn.execute(sa.update(t.digests).where(
+            *where, t.digests.c.status.in_(("pending", "failed")),
+            t.digests.c.attempts < MAX_ATTEMPTS,
+        ).values(attempts=t.digests.c.attempts + 1, status="sending", claimed_at=now,
+                 message_id=sa.func.coalesce(t.digests.c.message_id,
+                                             _message_id(sub_id, key)))).rowcount
+        row = conn.execute(sa.select(t.digests.c.status, t.digests.c.claimed_at,
+                                     t.digests.c.message_id).where(*where)).one()
+        if claimed:
+            return "claimed", row.message_id
+        if row.status == "sending":
+            if row.claimed_at is not None and now - row.claimed_at < SENDING_TIMEOUT:
+                return "in progress", row.message_id
+            conn.execute(sa.update(t.digests).where(*where, t.digests.c.status == "sending")
+                         .values(status="unknown",
+                                 error=f"the sending process stopped mid-send; {UNKNOWN_HELP}"))
+            return "unknown", row.message_id
+        outcome = {"sent": "already sent", "unknown": "unknown"}.get(row.status, "gave up")
+        return outcome, row.message_id
+
 
 def send_digest(
     store: Store, subscription: dict[str, Any], *, now: datetime | None = None,
     mailer: Any = None, settings: Any = None, key: str | None = None,
 ) -> str:
-    """Send a subscription's digest for a period (default: the one `now` falls in), once.
+    """Send a subscription's digest for a period (default: the one `now` falls in), at most once.
 
-    Returns "sent", "already sent", "gave up" (too many failed attempts) or "failed" (the
-    reason is stored in the digests row and logged; the next check tries again).
+    The send is claimed in the store ("sending", committed) before any SMTP traffic, with
+    a Message-ID kept for every attempt. Returns "sent", "already sent", "gave up" (too many
+    failed attempts), "failed" (refused before the server took the message; the reason is
+    stored and the next check tries again), "unknown" (the connection dropped or the
+    process died after the message was handed over: recorded, shown, never resent blindly)
+    or "in progress" (another process holds the claim).
     """
-    from reactions.notify import DeliveryError, Mailer
+    from reactions.notify import DeliveryError, Mailer, OutcomeUnknown
 
     now = now or utcnow()
     key = key or period_key(subscription["period"], now)
     sub_id = subscription["id"]
-    with store.begin() as conn:
-        conn.execute(store._insert(t.digests).values(
-            subscription_id=sub_id, period_key=key, status="pending", attempts=0,
-        ).on_conflict_do_nothing())
-        # Claim the row: only one sender moves it past an unsent state.
-        claimed = conn.execute(sa.update(t.digests).where(
-            t.digests.c.subscription_id == sub_id, t.digests.c.period_key == key,
-            t.digests.c.status != "sent", t.digests.c.attempts < MAX_ATTEMPTS,
-        ).values(attempts=t.digests.c.attempts + 1, status="pending")).rowcount
-        if not claimed:
-            status = conn.execute(sa.select(t.digests.c.status).where(
-                t.digests.c.subscription_id == sub_id, t.digests.c.period_key == key)).scalar_one()
-            return "already sent" if status == "sent" else "gave up"
+    claim, message_id = _claim(store, sub_id, key, utcnow())
+    if claim != "claimed":
+        if claim == "unknown":
+            log.warning("digest %s to %s for %s: %s", subscription["story"],
+                        subscription["address"], key, UNKNOWN_HELP)
+        return claim
     story = store.get_story(subscription["story"])
     try:
         mailer = mailer or Mailer(settings)
         digest = build_digest(store, story, subscription["address"], subscription["period"],
                               now=now, subscription_id=sub_id, settings=settings)
+        digest.message.replace_header("Message-ID", message_id)
         mailer.send(digest.message)
-    except DeliveryError as exc:
-        log.error("digest %s to %s for %s failed: %s", story.slug, subscription["address"], key, exc)
-        _record(store, sub_id, key, status="failed", error=str(exc))
+    except OutcomeUnknown as exc:
+        log.error("digest %s to %s for %s: %s", story.slug, subscription["address"], key, exc)
+        _record(store, sub_id, key, status="unknown", error=f"{exc}; {UNKNOWN_HELP}")
+        return "unknown"
+    except Exception as exc:  # nothing reached the server: the next check may try again
+        if not isinstance(exc, DeliveryError):
+            log.exception("digest %s to %s for %s could not be built", story.slug,
+                          subscription["address"], key)
+        else:
+            log.error("digest %s to %s for %s failed: %s", story.slug, subscription["address"],
+                      key, exc)
+        _record(store, sub_id, key, status="failed", error=str(exc) or type(exc).__name__)
         return "failed"
     _record(store, sub_id, key, status="sent", error=None, sent_at=utcnow(),
             summary={"shares": digest.shares, "counts": digest.counts})
@@ -350,6 +410,38 @@ def _record(store: Store, sub_id: int, key: str, **values: Any) -> None:
     with store.begin() as conn:
         conn.execute(sa.update(t.digests).where(
             t.digests.c.subscription_id == sub_id, t.digests.c.period_key == key).values(**values))
+
+
+def unknown_digests(store: Store, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Digests whose outcome is unknown (recorded so, or left "sending" by a dead process
+    for longer than SENDING_TIMEOUT), oldest first, with their subscription: for the
+    dashboard and `status`. Nothing is resent until someone resolves them."""
+    now = now or utcnow()
+    query = (
+        sa.select(t.digests.c.id, t.subscriptions.c.story, t.subscriptions.c.address,
+                  t.subscriptions.c.period, t.digests.c.period_key, t.digests.c.status,
+                  t.digests.c.message_id, t.digests.c.claimed_at, t.digests.c.attempts,
+                  t.digests.c.error)
+        .join(t.subscriptions, t.subscriptions.c.id == t.digests.c.subscription_id)
+        .where(sa.or_(t.digests.c.status == "unknown", sa.and_(
+            t.digests.c.status == "sending", t.digests.c.claimed_at < now - SENDING_TIMEOUT)))
+        .order_by(t.digests.c.claimed_at, t.digests.c.id)
+    )
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def resolve_unknown(store: Store, digest_id: int, *, arrived: bool) -> None:
+    """Settle a digest whose outcome was unknown: it arrived (recorded as sent), or it did
+    not (recorded as failed, so the next check sends it again with the same Message-ID)."""
+    values = ({"status": "sent", "error": None} if arrived
+              else {"status": "failed", "error": "not received (resolved by an editor)"})
+    with store.begin() as conn:
+        done = conn.execute(sa.update(t.digests).where(
+            t.digests.c.id == digest_id, t.digests.c.status.in_(("unknown", "sending")),
+        ).values(**values)).rowcount
+    if not done:
+        raise DigestError(f"digest {digest_id} has no unknown outcome to resolve")
 
 
 def due_subscriptions(store: Store, now: datetime) -> list[dict[str, Any]]:
@@ -366,7 +458,10 @@ def due_subscriptions(store: Store, now: datetime) -> list[dict[str, Any]]:
             row = conn.execute(sa.select(t.digests.c.status, t.digests.c.attempts).where(
                 t.digests.c.subscription_id == sub["id"],
                 t.digests.c.period_key == sub["period_key"])).first()
-        if row is None or (row.status != "sent" and row.attempts < MAX_ATTEMPTS):
+        # A "sending" row is passed on too: send_digest says whether it is in progress or
+        # was left by a dead process (then it is recorded as unknown, and not resent).
+        if row is None or row.status == "sending" or (
+                row.status in ("pending", "failed") and row.attempts < MAX_ATTEMPTS):
             due.append(sub)
     return due
 

@@ -30,6 +30,11 @@ class ConfigurationMissing(DeliveryError, ValueError):
     """Delivery is not configured (e.g. no REACTIONS_SMTP_HOST); the message says what to set."""
 
 
+class OutcomeUnknown(DeliveryError):
+    """The connection failed after the message was handed to the server (DATA): it may have
+    been accepted. Never retried: resending could deliver it twice."""
+
+
 class _Transient(Exception):
     """A failure worth trying again (connection refused, 4xx SMTP reply, webhook 5xx)."""
 
@@ -77,32 +82,72 @@ class Mailer:
                                 f"after {self.attempts} attempts: {exc}") from None
 
     def _send_once(self, message: EmailMessage) -> None:
+        client = None
         try:
             if self.security == "ssl":
-                client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                          context=ssl.create_default_context())
+                client = _SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                   context=ssl.create_default_context())
             else:
-                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            with client:
-                if self.security == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-                if self.user:
-                    password = self._password.get_secret_value() if self._password else ""
-                    client.login(self.user, password)
-                client.send_message(message)
-        except smtplib.SMTPAuthenticationError:
-            raise DeliveryError(f"SMTP login as {self.user!r} was refused by {self.host}; "
-                                "check REACTIONS_SMTP_USER and REACTIONS_SMTP_PASSWORD") from None
-        except smtplib.SMTPResponseException as exc:
-            reason = f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}"
-            if 400 <= exc.smtp_code < 500:
-                raise _Transient(reason) from None
-            raise DeliveryError(f"mail to {message['To']} refused: {reason}") from None
+                client = _SMTP(self.host, self.port, timeout=self.timeout)
+            if self.security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if self.user:
+                password = self._password.get_secret_value() if self._password else ""
+                client.login(self.user, password)
+            client.send_message(message)
+        except smtplib.SMTPResponseException as exc:  # the server answered: it said no
+            _close(client)
+            raise self._refused(message, exc) from None
         except smtplib.SMTPRecipientsRefused as exc:
+            _close(client)
             raise DeliveryError(f"recipients refused: {', '.join(exc.recipients)}") from None
         except (OSError, smtplib.SMTPException) as exc:
-            # Connection refused, timeouts, dropped connections: try again.
+            _close(client)
+            if client is not None and client.handed_over:
+                raise OutcomeUnknown(
+                    f"the connection to {self.host}:{self.port} failed after the message to "
+                    f"{message['To']} was handed over ({type(exc).__name__}: {exc})") from None
+            # Connection refused, timeouts, dropped connections before DATA: try again.
             raise _Transient(f"{type(exc).__name__}: {exc}") from None
+        _close(client)  # accepted: a failing QUIT changes nothing
+
+    def _refused(self, message: EmailMessage, exc: smtplib.SMTPResponseException) -> Exception:
+        """The error to raise for a refusal: 4xx is worth another try, the rest is final."""
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return DeliveryError(f"SMTP login as {self.user!r} was refused by {self.host}; "
+                                 "check REACTIONS_SMTP_USER and REACTIONS_SMTP_PASSWORD")
+        reason = f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}"
+        if 400 <= exc.smtp_code < 500:
+            return _Transient(reason)
+        return DeliveryError(f"mail to {message['To']} refused: {reason}")
+
+
+class _HandOver:
+    """Marks when DATA starts: from then on a failure leaves the outcome unknown."""
+
+    handed_over = False
+
+    def data(self, msg):
+        self.handed_over = True
+        return super().data(msg)
+
+
+class _SMTP(_HandOver, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_HandOver, smtplib.SMTP_SSL):
+    pass
+
+
+def _close(client: smtplib.SMTP | None) -> None:
+    """QUIT politely, else drop the connection; never raises."""
+    if client is None:
+        return
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()
 
 
 def _text(value: Any) -> str:

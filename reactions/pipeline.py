@@ -93,10 +93,14 @@ def store_page(
     database is locked only for the writes. Returns how many posts are new to the story.
     """
     from nlp.text import dedup_keys
+    from reactions.store import make_storable
 
+    make_storable(posts)  # no NUL or lone surrogate reaches the language model or the database
     prepare_posts(posts)
     keys = dedup_keys([p.text for p in posts])
-    with store.begin() as conn:
+    # A page committed with its cursor can skip the disk flush: a crash loses both, and the
+    # page is fetched again. An import has no cursor to fall back on, so it flushes.
+    with store.begin(flush=not save_cursor) as conn:
         added = store.upsert_posts(story, posts, source=source, conn=conn)
         link_new_duplicates(store, story, posts, keys, conn=conn)
         if save_cursor:

@@ -158,10 +158,15 @@ digests = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("subscription_id", sa.Integer, sa.ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False),
     sa.Column("period_key", sa.String(40), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),  # pending | sent | failed
+    # pending (claimed, nothing handed to SMTP yet) | sending (the message is being handed
+    # over) | sent | failed (refused before the server took it) | unknown (the process died
+    # or the connection dropped after the message was handed over: never resent blindly)
+    sa.Column("status", sa.String(20), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.Text),
     sa.Column("sent_at", UTCDateTime),
+    sa.Column("message_id", sa.String(200)),  # stable across attempts (migration 0003)
+    sa.Column("claimed_at", UTCDateTime),  # when the latest attempt started
     sa.Column("summary", sa.JSON),  # shares at send time, for "change since the last digest"
     sa.UniqueConstraint("subscription_id", "period_key", name="uq_digests_period"),
 )
@@ -195,18 +200,24 @@ alerts = sa.Table(
 sa.Index("ix_posts_created_at", posts.c.created_at)
 
 # Near-duplicate lookup: the MinHash LSH band keys (and exact-text key) of each story's
-# original posts, so a new post is checked with an indexed lookup (migration 0002).
+# original posts, so a new post is checked with an indexed lookup (migration 0002). The
+# key comes first in the primary key (migration 0003): a lookup of a page's keys is then
+# one index probe per key whatever plan PostgreSQL caches, where (story, key) let a generic
+# plan use only the story prefix and read every key of the story. The `story` index serves
+# the per-story delete (and the foreign key's cascade).
 dedup_keys = sa.Table(
     "dedup_keys", metadata,
-    sa.Column("story", sa.String(100), sa.ForeignKey("stories.slug", ondelete="CASCADE"), primary_key=True),
-    sa.Column("key", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("story", sa.String(100), sa.ForeignKey("stories.slug", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.BigInteger, nullable=False, autoincrement=False),
     sa.Column("post_id", sa.Integer, sa.ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    sa.PrimaryKeyConstraint("key", "story", name="pk_dedup_keys"),
     sa.Index("ix_dedup_keys_post", "post_id"),
+    sa.Index("ix_dedup_keys_story", "story"),
 )
 
 # Who is doing a piece of work that must not run twice at once (paging a source, classifying
 # a story), until when: taken atomically by an upsert, renewed while working (migration
-# 0005_leases; see reactions.leases).
+# 0004_leases; see reactions.leases).
 leases = sa.Table(
     "leases", metadata,
     sa.Column("name", sa.String(200), primary_key=True),

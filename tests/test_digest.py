@@ -19,7 +19,7 @@ from reactions.config import get_settings
 from reactions.models import utcnow
 from reactions.notify import DeliveryError, Mailer
 from reactions.store import Store
-from tests.test_dashboard import SCRIPT, seed
+from tests.test_dashboard import SCRIPT, seed, seeded  # noqa: F401 (a fixture)
 
 
 class Inbox:
@@ -224,3 +224,123 @@ def test_due_logic_follows_the_cron_and_the_subscription_start():
         digests.validate_cron("61 * * * *")
     with pytest.raises(DeliveryError, match="REACTIONS_SMTP_HOST"):
         Mailer(get_settings())
+
+
+class DropAfterData(Inbox):
+    """Takes the message, then drops the connection before answering: the client cannot
+    tell whether it was accepted."""
+
+    async def handle_DATA(self, server, session, envelope):
+        await super().handle_DATA(server, session, envelope)
+        server.transport.close()
+        return "250 OK"
+
+
+def test_a_connection_dropped_after_data_is_unknown_and_never_resent(db_url, smtp):
+    store = Store(db_url)
+    story = seed(store)
+    subscription(store, story.slug, cron="* * * * *")
+    dropping = DropAfterData()
+    port = free_port()
+    controller = Controller(dropping, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = get_settings().model_copy(update={"smtp_port": port})
+        mailer = Mailer(settings, attempts=3, wait_initial=0.01)
+        later = utcnow() + timedelta(minutes=2)
+        assert list(digests.send_due_digests(store, now=later, mailer=mailer).values()) == [
+            "unknown"]
+        assert len(dropping.messages) == 1  # one attempt, not three: no blind retry
+        row = digests.digest_history(store)[0]
+        assert row["status"] == "unknown" and row["attempts"] == 1
+        assert row["message_id"] == dropping.messages[0]["Message-ID"].strip()
+        assert "check the recipient's mailbox" in row["error"]
+        # Later checks, even by a fresh process, leave it alone...
+        restarted = Store(db_url)
+        assert digests.send_due_digests(restarted, now=later + timedelta(minutes=5),
+                                        mailer=mailer) == {}
+        sub = digests.list_subscriptions(restarted)[0]
+        assert digests.send_digest(restarted, sub, now=later, mailer=mailer) == "unknown"
+        assert len(dropping.messages) == 1
+        # ...and it is listed until an editor settles it.
+        unknown = digests.unknown_digests(restarted)
+        assert [(u["story"], u["address"], u["status"]) for u in unknown] == [
+            (story.slug, "editor@example.org", "unknown")]
+        digests.resolve_unknown(restarted, unknown[0]["id"], arrived=False)
+        assert digests.unknown_digests(restarted) == []
+        with pytest.raises(digests.DigestError, match="no unknown outcome"):
+            digests.resolve_unknown(restarted, unknown[0]["id"], arrived=True)
+        # Not received: the next check sends it again, under the same Message-ID.
+        assert list(digests.send_due_digests(restarted, now=later).values()) == ["sent"]
+        assert smtp.messages[0]["Message-ID"].strip() == row["message_id"]
+        assert digests.digest_history(restarted)[0]["attempts"] == 2
+        restarted.close()
+    finally:
+        controller.stop()
+        store.close()
+
+
+def test_a_send_claimed_by_a_dead_process_becomes_unknown(db_url, smtp):
+    store = Store(db_url)
+    story = seed(store)
+    sub = subscription(store, story.slug, cron="* * * * *")
+    later = utcnow() + timedelta(minutes=2)
+    key = digests.period_key("daily", later)
+    with store.begin() as conn:  # what a process that died mid-send leaves behind
+        conn.execute(sa.insert(t.digests).values(
+            subscription_id=sub["id"], period_key=key, status="sending", attempts=1,
+            message_id="<digest.1@reactions.local>", claimed_at=utcnow()))
+    # Claimed a moment ago: another process may be sending it right now.
+    assert list(digests.send_due_digests(store, now=later).values()) == ["in progress"]
+    assert digests.unknown_digests(store) == []
+    with store.begin() as conn:
+        conn.execute(sa.update(t.digests).values(
+            claimed_at=utcnow() - digests.SENDING_TIMEOUT - timedelta(seconds=1)))
+    assert len(digests.unknown_digests(store)) == 1  # shown before anything touches it
+    assert list(digests.send_due_digests(store, now=later).values()) == ["unknown"]
+    assert digests.send_due_digests(store, now=later) == {}
+    assert smtp.messages == []
+    row = digests.digest_history(store)[0]
+    assert row["status"] == "unknown" and "stopped mid-send" in row["error"]
+    digests.resolve_unknown(store, row["id"], arrived=True)
+    assert digests.digest_history(store)[0]["status"] == "sent"
+    assert digests.send_due_digests(store, now=later) == {} and smtp.messages == []
+    store.close()
+
+
+def test_two_senders_at_once_send_one_digest(db_url, smtp):
+    import threading
+
+    store = Store(db_url)
+    story = seed(store)
+    sub = subscription(store, story.slug)
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def send():
+        barrier.wait()
+        outcomes.append(digests.send_digest(store, dict(sub)))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("sent") == 1 and len(smtp.messages) == 1
+    assert set(outcomes) <= {"sent", "in progress", "already sent"}
+    store.close()
+
+
+def test_the_digests_page_shows_an_unknown_send(seeded):
+    from tests.test_dashboard import app
+
+    store, story = seeded
+    sub = digests.list_subscriptions(store)[0]
+    with store.begin() as conn:
+        conn.execute(sa.insert(t.digests).values(
+            subscription_id=sub["id"], period_key="2025-11-24", status="unknown", attempts=1,
+            message_id="<digest.7@reactions.local>", claimed_at=utcnow(), error="dropped"))
+    at = app("digests")
+    warning = " ".join(w.value for w in at.warning).replace("\\", "")  # markdown-escaped
+    assert "may or may not have arrived" in warning and "<digest.7@reactions.local>" in warning
+    assert "editor@example.org" in warning and "2025-11-24" in warning

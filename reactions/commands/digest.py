@@ -57,6 +57,9 @@ def run(args) -> int:
     elif outcome == "already sent":
         print(f"the {args.period} digest of {story.slug} for {key} already went to {address}; "
               "nothing sent")
+    elif outcome == "in progress":
+        print(f"the {args.period} digest of {story.slug} for {key} is being sent to {address} "
+              "by another process; nothing sent")
     else:
         from reactions.digest import digest_history
 

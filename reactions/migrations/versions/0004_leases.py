@@ -1,7 +1,7 @@
 """leases: one owner at a time for a source's collection or a story's classification
 
-Revision ID: 0005_leases
-Revises: 0002
+Revision ID: 0004_leases
+Revises: 0003_key_first
 Create Date: 2026-11-27 19:30:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from reactions.schema import UTCDateTime
 
-revision = '0005_leases'
-down_revision = '0002'
+revision = '0004_leases'
+down_revision = '0003_key_first'
 branch_labels = None
 depends_on = None
 
