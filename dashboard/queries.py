@@ -134,6 +134,22 @@ def last_runs() -> list[dict]:
 
 
 @st.cache_data(ttl=TTL_SECONDS)
+def heartbeats() -> list[dict]:
+    """The schedulers and workers that beat lately, each with `alive` (reactions.heartbeat)."""
+    from reactions.heartbeat import processes
+
+    return processes(get_store())
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def saved_waits() -> dict[tuple[str, str], datetime]:
+    """(story, source) -> until when its platform asked us to wait (reactions.waits)."""
+    from reactions.waits import saved_waits as waits
+
+    return waits(get_store())
+
+
+@st.cache_data(ttl=TTL_SECONDS)
 def count_posts(slug: str) -> int:
     return get_store().count_posts(slug)
 

@@ -278,10 +278,16 @@ def run_forever(runner: Runner, stories: list[Story], *, grace: float = GRACE) -
     that neither answers nor times out yet): the caller should then exit anyway; their runs
     are closed as interrupted at the next start.
     """
+    import os
+    import socket
+
+    from reactions.heartbeat import SCHEDULER, Heartbeat
     from reactions.leases import close_interrupted_runs
 
     close_interrupted_runs(runner.store)
     scheduler = build_scheduler(runner, stories)
+    # Tells the Health page this scheduler is alive (with workers, run rows cannot).
+    heartbeat = Heartbeat(runner.store, SCHEDULER, f"scheduler@{socket.gethostname()}-{os.getpid()}")
 
     def _stop(signum, _frame):
         log.warning("signal %s: finishing the pages in flight, then stopping", signum)
@@ -289,11 +295,13 @@ def run_forever(runner: Runner, stories: list[Story], *, grace: float = GRACE) -
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     scheduler.start()
+    heartbeat.start()
     try:
         while not runner.stop.wait(1.0):
             pass
     finally:
         runner.stop.set()
+        heartbeat.stop()
         # Not shutdown(wait=True): it holds the job store's lock while it waits, and a job
         # asking for its next run time would wait for that lock forever.
         scheduler.shutdown(wait=False)

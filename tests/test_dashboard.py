@@ -383,6 +383,54 @@ def test_health_page_says_whether_the_scheduler_is_alive(seeded):
     assert any("scheduler looks stopped" in w.value for w in at.warning)
 
 
+def test_health_page_shows_scheduler_and_worker_heartbeats(seeded):
+    from reactions import heartbeat
+    from reactions import schema as t
+
+    store, story = seeded
+    heartbeat.beat(store, "scheduler@desk-1", heartbeat.SCHEDULER)
+    for name in ("reactions@desk-2", "reactions@desk-3", "reactions@desk-4"):
+        heartbeat.beat(store, name, heartbeat.WORKER)
+    heartbeat.stopped(store, "reactions@desk-3")
+    with store.begin() as conn:  # desk-4 was killed: it stopped beating ten minutes ago
+        conn.execute(t.heartbeats.update().where(t.heartbeats.c.name == "reactions@desk-4")
+                     .values(beat_at=utcnow() - timedelta(minutes=10)))
+    at = app("health")
+    assert any("scheduler is running" in s.value for s in at.success)
+    assert any(s.value == "1 worker alive." for s in at.success)
+    workers = {r["worker"]: r for _, r in frame(at, "worker").iterrows()}
+    assert {k: r["status"] for k, r in workers.items()} == {
+        "reactions@desk-2": "alive", "reactions@desk-3": "stopped",
+        "reactions@desk-4": "not responding"}
+    assert "10 min ago" in workers["reactions@desk-4"]["last heartbeat"]
+
+    # A clean stop of the scheduler and the last worker: said at once, whatever the runs say.
+    run = store.start_run(story.slug, "file")
+    store.finish_run(run, added=0, pages=0, next_run=utcnow() + timedelta(minutes=25))
+    heartbeat.stopped(store, "scheduler@desk-1")
+    heartbeat.stopped(store, "reactions@desk-2")
+    st.cache_data.clear()
+    at = app("health")
+    assert any("scheduler is not running: it stopped" in w.value for w in at.warning)
+    assert any(w.value.startswith("0 workers alive") for w in at.warning)
+
+
+def test_health_page_shows_a_source_waiting_out_a_rate_limit(seeded):
+    from collectors.base import CursorState
+
+    store, story = seeded
+    run = store.start_run(story.slug, "hackernews")
+    store.finish_run(run, added=0, pages=0, error="hackernews: rate limited (429)")
+    state = CursorState(None)
+    state.wait_until(utcnow() + timedelta(hours=1))
+    with store.begin() as conn:
+        store.save_cursor(story.slug, "hackernews", state.dump(), conn=conn)
+    at = app("health")
+    by_source = {r["source"]: r for _, r in frame(at, "last error").iterrows()}
+    assert by_source["hackernews"]["status"].startswith("waiting until ")
+    assert [m.value for m in at.metric if m.label == "Sources failing"] == ["0"]
+
+
 def test_pages_say_what_to_do_on_an_empty_store(sqlite_url, monkeypatch):
     monkeypatch.setenv("REACTIONS_DATABASE_URL", sqlite_url)
     st.cache_data.clear()
