@@ -36,11 +36,11 @@ def clear() -> None:
     st.cache_data.clear()
 
 
-def filters_for(window: str, sources: list[str], languages: list[str]) -> Filters:
+def filters_for(window: str, platforms: list[str], languages: list[str]) -> Filters:
     length = WINDOWS[window]
     # Rounded to the minute so that reruns within a minute hit the cache.
     since = utcnow().replace(second=0, microsecond=0) - length if length else None
-    return Filters(since=since, sources=tuple(sources), languages=tuple(languages))
+    return Filters(since=since, platforms=tuple(platforms), languages=tuple(languages))
 
 
 def step_for(window: str) -> int:
