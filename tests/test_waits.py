@@ -144,3 +144,26 @@ def test_a_worker_makes_no_request_for_a_waiting_source(sqlite_store, monkeypatc
     _move_wait(sqlite_store, utcnow() - timedelta(seconds=1))
     third = tasks.collect("wait", "x")
     assert third["error"] is None and third["waiting_until"] is None and len(fake.requests) == 2
+
+
+def test_status_and_collect_say_a_source_is_waiting(sqlite_url, monkeypatch, capsys):
+    from reactions.cli import main
+    from reactions.store import Store
+
+    monkeypatch.setenv("REACTIONS_DATABASE_URL", sqlite_url)
+    store = Store(sqlite_url)
+    store.save_story(STORY)
+    run = store.start_run("wait", "x")
+    store.finish_run(run, added=0, pages=1, error="x: GET https://api.x.com/2/tweets/search/"
+                     "recent: rate limited (429)")
+    until = (utcnow() + timedelta(minutes=30)).replace(microsecond=0)
+    _move_wait(store, until)
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert f"wait/x: waiting until {until:%Y-%m-%d %H:%M:%S} UTC" in out
+    assert "rate limited (429)" in out  # the reason, as the last error
+    assert main(["collect", "wait"]) == 0  # nothing is called, nothing failed
+    out = capsys.readouterr().out
+    assert f"wait/x: skipped, the platform asked us to wait until {until:%Y-%m-%d %H:%M:%S}" in out
+    assert len(store.last_runs()) == 1
+    store.close()

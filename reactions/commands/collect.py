@@ -99,6 +99,8 @@ def source_line(slug: str, result, retries: RetryCounter) -> str:
         line += f" ({retries.count} {'retry' if retries.count == 1 else 'retries'})"
     if result.error:
         line += f"; stopped: {result.error}"
+    if result.waiting_until is not None:
+        line += f"; no request before {result.waiting_until:%Y-%m-%d %H:%M:%S} UTC"
     return line
 
 
