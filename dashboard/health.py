@@ -70,11 +70,13 @@ def liveness(processes: list[dict], runs: list[dict], now: datetime) -> tuple[st
     alive = [p for p in schedulers if p["alive"]]
     if alive:
         latest = max(p["beat_at"] for p in alive)
-        return "ok", (f"The scheduler is running (since {ui.short_when(alive[0]['started_at'], now=now)}; "
+        since = ui.short_when(alive[0]["started_at"], now=now)
+        return "ok", (f"The scheduler is running (since {since}; "
                       f"last heartbeat {ui.ago(latest, now=now)}).")
     last = schedulers[0]
     if last["stopped_at"] is not None:
-        return "stopped", (f"The scheduler is not running: it stopped {ui.ago(last['stopped_at'], now=now)}. "
+        return "stopped", ("The scheduler is not running: it stopped "
+                           f"{ui.ago(last['stopped_at'], now=now)}. "
                            "Start it with `python -m reactions run`.")
     return "stopped", (f"The scheduler is not running: its last heartbeat was "
                        f"{ui.ago(last['beat_at'], now=now)} and it did not stop cleanly. "
@@ -88,8 +90,8 @@ def show_workers(processes: list[dict], now: datetime) -> None:
         return
     alive = sum(p["alive"] for p in workers)
     text = f"{alive} worker{'' if alive == 1 else 's'} alive"
-    (st.success if alive else st.warning)(
-        text + ("." if alive else ": tasks wait in the queue until `python -m reactions worker` runs."))
+    (st.success if alive else st.warning)(text + (
+        "." if alive else ": tasks wait in the queue until `python -m reactions worker` runs."))
     st.dataframe([{
         "worker": p["name"],
         "status": "alive" if p["alive"] else ("stopped" if p["stopped_at"] else "not responding"),
@@ -112,8 +114,9 @@ for story in queries.list_stories():
         # Only the scheduler plans a next run; after a one-off `collect` there is none.
         next_run = run["next_run"] if run else None
         took = (finished - run["started_at"]).total_seconds() if run and finished else None
+        status = status_of(run, story.active, waits.get((story.slug, source.name)))
         rows.append({
-            "story": story.slug, "source": source.name, "status": status_of(run, story.active, waits.get((story.slug, source.name))),
+            "story": story.slug, "source": source.name, "status": status,
             "every": f"{source.interval_minutes} min",
             "last run": ui.short_when(run["started_at"], now=now) if run else "never",
             "took": f"{ui.number(round(took))} s" if took is not None else "-",

@@ -287,7 +287,8 @@ def run_forever(runner: Runner, stories: list[Story], *, grace: float = GRACE) -
     close_interrupted_runs(runner.store)
     scheduler = build_scheduler(runner, stories)
     # Tells the Health page this scheduler is alive (with workers, run rows cannot).
-    heartbeat = Heartbeat(runner.store, SCHEDULER, f"scheduler@{socket.gethostname()}-{os.getpid()}")
+    heartbeat = Heartbeat(runner.store, SCHEDULER,
+                          f"scheduler@{socket.gethostname()}-{os.getpid()}")
 
     def _stop(signum, _frame):
         log.warning("signal %s: finishing the pages in flight, then stopping", signum)

@@ -35,7 +35,8 @@ def resume_time(cursor: str | None) -> datetime | None:
         return None
 
 
-def saved_wait(store: Any, story: str, source: str, *, now: datetime | None = None) -> datetime | None:
+def saved_wait(store: Any, story: str, source: str, *,
+               now: datetime | None = None) -> datetime | None:
     """When this source may call its platform again, if that is still ahead."""
     moment = resume_time(store.get_cursor(story, source))
     return moment if moment is not None and moment > (now or utcnow()) else None
