@@ -36,11 +36,11 @@ def clear() -> None:
     st.cache_data.clear()
 
 
-def filters_for(window: str, sources: list[str], languages: list[str]) -> Filters:
+def filters_for(window: str, platforms: list[str], languages: list[str]) -> Filters:
     length = WINDOWS[window]
     # Rounded to the minute so that reruns within a minute hit the cache.
     since = utcnow().replace(second=0, microsecond=0) - length if length else None
-    return Filters(since=since, sources=tuple(sources), languages=tuple(languages))
+    return Filters(since=since, platforms=tuple(platforms), languages=tuple(languages))
 
 
 def step_for(window: str) -> int:
@@ -131,6 +131,22 @@ def alerts(story: str | None = None, open_only: bool = False, limit: int = 50) -
 @st.cache_data(ttl=TTL_SECONDS)
 def last_runs() -> list[dict]:
     return get_store().last_runs()
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def heartbeats() -> list[dict]:
+    """The schedulers and workers that beat lately, each with `alive` (reactions.heartbeat)."""
+    from reactions.heartbeat import processes
+
+    return processes(get_store())
+
+
+@st.cache_data(ttl=TTL_SECONDS)
+def saved_waits() -> dict[tuple[str, str], datetime]:
+    """(story, source) -> until when its platform asked us to wait (reactions.waits)."""
+    from reactions.waits import saved_waits as waits
+
+    return waits(get_store())
 
 
 @st.cache_data(ttl=TTL_SECONDS)

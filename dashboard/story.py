@@ -36,11 +36,12 @@ left, middle, right = st.columns(3)
 # All time by default: the story's whole period, so a past story is not shown as empty.
 window = left.selectbox("Window", list(queries.WINDOWS), index=list(queries.WINDOWS).index("all time"),
                         key="window")
-sources = middle.multiselect("Sources", options["sources"], key="sources",
-                             placeholder="all sources")
+# By platform, not by collector: the demo's `file` source holds Bluesky, Reddit, ... posts.
+platforms = middle.multiselect("Platforms", options["platforms"], key="platforms",
+                               placeholder="all platforms")
 languages = right.multiselect("Languages", options["languages"], key="languages",
                               placeholder="all languages")
-filters = queries.filters_for(window, sources, languages)
+filters = queries.filters_for(window, platforms, languages)
 step = queries.step_for(window)
 overview = queries.breakdown(slug, filters, step)
 
@@ -57,7 +58,7 @@ if not queries.count_posts(slug):
     st.info("Nothing has been collected for this story yet: `python -m reactions collect "
             f"{slug}` fetches posts once, `python -m reactions run` keeps collecting.")
 elif not total:
-    st.info("No classified posts in this window: pick a longer window or other sources.")
+    st.info("No classified posts in this window: pick a longer window or other platforms.")
 elif not queries.human_labels(slug):
     st.caption(ui.COLD_START_CAVEAT)
 
@@ -85,8 +86,8 @@ else:
         st.warning("Posts were classified or corrected after this paragraph was written, so its "
                    "numbers may differ from the tiles; the scheduler rewrites it on its next "
                    f"run, or run `{command}`.")
-    if sources or languages:
-        st.caption("The paragraph covers every source and language; the tiles are filtered.")
+    if platforms or languages:
+        st.caption("The paragraph covers every platform and language; the tiles are filtered.")
     # The paragraph quotes posts: plain text, never markup.
     st.text(summary.paragraph)
     if caveat := stance_caveat(summary):
@@ -117,13 +118,14 @@ with chart_left:
     else:
         st.write("No classified posts in this window.")
 with chart_right:
-    st.subheader("Volume by source")
+    st.subheader("Volume by platform")
     volume = overview["volume"]
     if volume:
         chart = alt.Chart(alt.Data(values=[{**r, "time": r["time"].isoformat()} for r in volume]))
         st.altair_chart(chart.mark_bar().encode(
             x=alt.X("time:T", title=None), y=alt.Y("posts:Q", title="posts"),
-            color=alt.Color("source:N", title=None), tooltip=["time:T", "source:N", "posts:Q"],
+            color=alt.Color("platform:N", title=None),
+            tooltip=["time:T", "platform:N", "posts:Q"],
         ).properties(height=260), width="stretch")
     else:
         st.write("No posts in this window.")

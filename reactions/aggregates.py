@@ -22,12 +22,14 @@ from reactions.store import Store, row_to_post
 
 @dataclass(frozen=True)
 class Filters:
-    """What the story page narrows posts to: a time window, sources and languages."""
+    """What the story page narrows posts to: a time window, sources (collectors),
+    platforms (where each post was made: a `file` source holds posts of many) and languages."""
 
     since: datetime | None = None
     until: datetime | None = None
     sources: tuple[str, ...] = field(default_factory=tuple)
     languages: tuple[str, ...] = field(default_factory=tuple)
+    platforms: tuple[str, ...] = field(default_factory=tuple)
 
 
 NO_FILTERS = Filters()
@@ -71,6 +73,8 @@ def _joined(story: str, filters: Filters, *, with_stance: bool) -> Any:
         conditions.append(p.c.created_at < filters.until)
     if filters.sources:
         conditions.append(sp.c.source.in_(filters.sources))
+    if filters.platforms:
+        conditions.append(p.c.platform.in_(filters.platforms))
     if filters.languages:
         conditions.append(p.c.language.in_(filters.languages))
     return source, conditions
@@ -113,15 +117,16 @@ def stance_series(
 def volume_series(
     store: Store, story: str, filters: Filters = NO_FILTERS, *, step_seconds: int = 3600,
 ) -> list[dict[str, Any]]:
-    """Rows {time, source, posts} per time step and source."""
+    """Rows {time, platform, posts} per time step and platform the posts were made on
+    (not the collector: a `file` or `import` source holds posts of several platforms)."""
     when = _time_bucket(store, t.posts.c.created_at, step_seconds)
-    src = t.story_posts.c.source
+    platform = t.posts.c.platform
     source, where = _joined(story, filters, with_stance=False)
-    query = (sa.select(when.label("at"), src, sa.func.count().label("n"))
+    query = (sa.select(when.label("at"), platform, sa.func.count().label("n"))
              .select_from(source).where(*where, t.posts.c.created_at.is_not(None))
-             .group_by(when, src).order_by(when))
+             .group_by(when, platform).order_by(when))
     with store.engine.connect() as conn:
-        return [{"time": _from_epoch(r.at), "source": r.source, "posts": r.n}
+        return [{"time": _from_epoch(r.at), "platform": r.platform, "posts": r.n}
                 for r in conn.execute(query)]
 
 
@@ -152,16 +157,19 @@ def _from_epoch(value: Any) -> datetime:
 
 
 def filter_options(store: Store, story: str) -> dict[str, list[str]]:
-    """The sources and languages the story's posts come in, for the filter widgets."""
+    """The sources, platforms and languages the story's posts come in, for the filter widgets."""
     sp, p = t.story_posts, t.posts
     with store.engine.connect() as conn:
         sources = conn.execute(sa.select(sp.c.source).where(sp.c.story == story)
                                .group_by(sp.c.source).order_by(sp.c.source)).scalars().all()
+        platforms = conn.execute(
+            sa.select(p.c.platform).join(sp, sp.c.post_id == p.c.id).where(sp.c.story == story)
+            .group_by(p.c.platform).order_by(p.c.platform)).scalars().all()
         languages = conn.execute(
             sa.select(p.c.language).join(sp, sp.c.post_id == p.c.id)
             .where(sp.c.story == story, p.c.language.is_not(None))
             .group_by(p.c.language).order_by(p.c.language)).scalars().all()
-    return {"sources": list(sources), "languages": list(languages)}
+    return {"sources": list(sources), "platforms": list(platforms), "languages": list(languages)}
 
 
 def _post_dict(row: Any) -> dict[str, Any]:
@@ -233,7 +241,7 @@ def breakdown(
     """Bucket counts, the stance series and the volume series from one pass over the posts.
 
     Same results as `bucket_counts`, `stance_series` and `volume_series` (the Story page
-    needs all three; one GROUP BY over time, source and bucket reads the posts once).
+    needs all three; one GROUP BY over time, platform and bucket reads the posts once).
     """
     sp, p = t.story_posts, t.posts
     source = sp.join(p, p.c.id == sp.c.post_id).outerjoin(
@@ -245,9 +253,9 @@ def breakdown(
     # A post counts in a bucket only once the model has seen it, as in Store.bucket_counts.
     label = sa.case((t.stances.c.label.is_(None), None), else_=_bucket_label())
     when = _time_bucket(store, p.c.created_at, step_seconds)
-    query = (sa.select(when.label("at"), sp.c.source, label.label("bucket"),
+    query = (sa.select(when.label("at"), p.c.platform, label.label("bucket"),
                        sa.func.count().label("n"))
-             .select_from(source).where(*where).group_by(when, sp.c.source, label))
+             .select_from(source).where(*where).group_by(when, p.c.platform, label))
     counts = dict.fromkeys((*BUCKETS, UNCLASSIFIED), 0)
     stance: dict[tuple[int, str], int] = {}
     volume: dict[tuple[int, str], int] = {}
@@ -264,8 +272,8 @@ def breakdown(
         "counts": counts,
         "stance": [{"time": _from_epoch(at), "bucket": b, "posts": n}
                    for (at, b), n in sorted(stance.items())],
-        "volume": [{"time": _from_epoch(at), "source": src, "posts": n}
-                   for (at, src), n in sorted(volume.items())],
+        "volume": [{"time": _from_epoch(at), "platform": platform, "posts": n}
+                   for (at, platform), n in sorted(volume.items())],
     }
 
 

@@ -32,6 +32,7 @@ from reactions.models import (
 )
 from reactions.store import Store
 from reactions.stories import load_story_file, seed_story_files
+from reactions.waits import saved_wait
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
@@ -49,6 +50,10 @@ class SourceResult:
     error: str | None = None
     #: Another process held this source's lease: nothing was fetched, no run recorded.
     busy: bool = False
+    #: The platform asked us to wait until then (a long Retry-After or rate-limit reset,
+    #: saved with the cursor): set when this run was skipped for it (nothing fetched, no
+    #: run recorded) or when this run ended on it.
+    waiting_until: datetime | None = None
 
 
 def load_seed_stories(store: Store, seeds_dir) -> list[Story]:
@@ -170,7 +175,9 @@ def collect_source(
     Errors end this source's run (recorded in `runs` with the reason); the saved cursor
     means the next run resumes where this one stopped. The source's lease in the store
     makes sure no other process or thread pages it meanwhile: when it is held elsewhere,
-    nothing is fetched and the result says `busy`.
+    nothing is fetched and the result says `busy`. While a wait the platform asked for
+    (saved with the cursor: `reactions.waits`) is ahead, nothing is fetched either, no run
+    is recorded, and the result says until when (`waiting_until`).
     """
     from reactions.leases import Lease, collect_lease_name
 
@@ -179,6 +186,11 @@ def collect_source(
         if not held:
             result.busy = True
             log.info("%s/%s: another process is collecting it; skipped", story.slug, source)
+            return result
+        result.waiting_until = saved_wait(store, story.slug, source)
+        if result.waiting_until is not None:
+            log.info("%s/%s: the platform asked us to wait until %s; skipped", story.slug,
+                     source, f"{result.waiting_until:%Y-%m-%d %H:%M:%S} UTC")
             return result
         return _collect_held(store, story, source, result, options=options, collector=collector,
                              stop=stop, progress=progress, next_run=next_run)
@@ -221,6 +233,9 @@ def _collect_held(
         log.exception("%s/%s: unexpected error", story.slug, source)
     finally:
         when = next_run() if callable(next_run) else next_run
+        result.waiting_until = saved_wait(store, story.slug, source)
+        if when is not None and result.waiting_until is not None:
+            when = max(when, result.waiting_until)  # the scheduler moves the run there
         store.finish_run(run_id, added=result.added, pages=result.pages, error=result.error,
                          next_run=when)
     return result

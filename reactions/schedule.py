@@ -9,6 +9,10 @@ Without a broker, a source that got new posts triggers classification and a fres
 in this process. With one (`REACTIONS_BROKER_URL`), each job only sends a Celery task and
 `reactions worker` processes do the work (`reactions.worker`).
 
+A source whose platform asked us to wait (a long `Retry-After` or rate-limit reset, saved
+with its cursor: `reactions.waits`) is not run, nor sent to a worker, before that time: its
+job's next run is moved to the saved time, also when the scheduler starts again.
+
 SIGTERM or Ctrl-C sets the stop event: collectors stop after the page in flight (a
 rate-limit or backoff wait, or a slowly trickling answer, ends at once), the scheduler is
 shut down without waiting under its lock, and `run_forever` waits at most `grace` seconds
@@ -82,6 +86,17 @@ class Runner:
         job = self.scheduler.get_job(f"{slug}:{source}")
         return job.next_run_time if job is not None else None
 
+    def defer(self, slug: str, source: str, until: datetime) -> None:
+        """Move this job's next run to `until` (a wait the platform asked for); the job
+        keeps its interval after that."""
+        if self.scheduler is None or self.stop.is_set() or not self.scheduler.running:
+            return
+        job = self.scheduler.get_job(f"{slug}:{source}")
+        if job is not None and (job.next_run_time is None or job.next_run_time < until):
+            self.scheduler.modify_job(job.id, next_run_time=until)
+            log.info("%s/%s: next run moved to %s, when the platform allows it", slug, source,
+                     f"{until:%Y-%m-%d %H:%M:%S} UTC")
+
     def classifier(self) -> Any:
         with self._classifier_lock:
             if self._classifier is None:
@@ -115,10 +130,15 @@ class Runner:
         from collectors.base import CollectorError
         from reactions.pipeline import classify, collect_source, summarize
         from reactions.store import UnknownStory
+        from reactions.waits import saved_wait
 
         if self.stop.is_set():
             return
         if self.dispatch is not None:
+            wait = saved_wait(self.store, slug, source)
+            if wait is not None:  # no task until the platform allows a call
+                self.defer(slug, source, wait)
+                return
             self.dispatch.collect(slug, source, self.next_run(slug, source))
             return
         try:
@@ -137,6 +157,8 @@ class Runner:
         result = collect_source(self.store, story, source, options=options, collector=collector,
                                 stop=self.stop, next_run=lambda: self.next_run(slug, source))
         log.info("%s/%s: %d new posts", slug, source, result.added)
+        if result.waiting_until is not None:
+            self.defer(slug, source, result.waiting_until)
         # The first run of a story in this process also classifies posts a stopped process
         # left without a stance (a stop abandons classification in flight).
         leftovers = slug not in self._resumed and bool(self.store.posts_without_stance(slug))
@@ -186,8 +208,13 @@ def sync_jobs(runner: Runner, stories: Iterable[Story], *, first_run_now: bool =
 
     Returns the job ids {"added": [...], "changed": [...], "removed": [...]}.
     """
+    from reactions.waits import saved_waits
+
     scheduler = runner.scheduler
     wanted = _wanted_jobs(stories)
+    new = [job_id for job_id in wanted if job_id not in runner.jobs]
+    # A source still waiting out a rate limit (saved before a restart) starts then.
+    waits = saved_waits(runner.store) if new else {}
     changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
     for job_id in [j for j in runner.jobs if j not in wanted]:
         if scheduler.get_job(job_id) is not None:
@@ -196,11 +223,12 @@ def sync_jobs(runner: Runner, stories: Iterable[Story], *, first_run_now: bool =
         changes["removed"].append(job_id)
     for job_id, (slug, source, minutes) in wanted.items():
         if job_id not in runner.jobs:
+            first = utcnow() if first_run_now else utcnow() + timedelta(minutes=minutes)
+            wait = waits.get((slug, source))
             scheduler.add_job(
                 runner.collect_job, "interval", args=(slug, source), id=job_id,
                 name=f"collect {slug}/{source}", minutes=minutes, jitter=min(60, minutes * 6),
-                next_run_time=utcnow() if first_run_now else utcnow() + timedelta(minutes=minutes),
-                replace_existing=True,
+                next_run_time=max(first, wait) if wait else first, replace_existing=True,
             )
             changes["added"].append(job_id)
         elif runner.jobs[job_id] != minutes:
@@ -250,10 +278,17 @@ def run_forever(runner: Runner, stories: list[Story], *, grace: float = GRACE) -
     that neither answers nor times out yet): the caller should then exit anyway; their runs
     are closed as interrupted at the next start.
     """
+    import os
+    import socket
+
+    from reactions.heartbeat import SCHEDULER, Heartbeat
     from reactions.leases import close_interrupted_runs
 
     close_interrupted_runs(runner.store)
     scheduler = build_scheduler(runner, stories)
+    # Tells the Health page this scheduler is alive (with workers, run rows cannot).
+    heartbeat = Heartbeat(runner.store, SCHEDULER,
+                          f"scheduler@{socket.gethostname()}-{os.getpid()}")
 
     def _stop(signum, _frame):
         log.warning("signal %s: finishing the pages in flight, then stopping", signum)
@@ -261,11 +296,13 @@ def run_forever(runner: Runner, stories: list[Story], *, grace: float = GRACE) -
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     scheduler.start()
+    heartbeat.start()
     try:
         while not runner.stop.wait(1.0):
             pass
     finally:
         runner.stop.set()
+        heartbeat.stop()
         # Not shutdown(wait=True): it holds the job store's lock while it waits, and a job
         # asking for its next run time would wait for that lock forever.
         scheduler.shutdown(wait=False)

@@ -224,3 +224,16 @@ leases = sa.Table(
     sa.Column("owner", sa.String(200), nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
 )
+
+# Which `reactions run` schedulers and `reactions worker` processes are alive: each renews
+# its row every few seconds and marks it stopped on a clean exit, so the Health page can
+# tell a live scheduler or worker from a dead one (migration 0006_heartbeats; see
+# reactions.heartbeat).
+heartbeats = sa.Table(
+    "heartbeats", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False),  # scheduler | worker
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("beat_at", UTCDateTime, nullable=False),
+    sa.Column("stopped_at", UTCDateTime),
+)

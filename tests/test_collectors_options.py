@@ -155,7 +155,8 @@ def test_a_long_retry_after_is_kept_with_the_cursor_and_honoured_by_the_next_run
     # A restart (a new collector, as the scheduler builds one) makes no request until then.
     again = x.XCollector(client=replay.client(), env=X_ENV)
     second = collect_source(sqlite_store, STORY, "x", options={}, collector=again)
-    assert "asked us to wait until" in second.error and len(replay.requests) == 1
+    assert second.waiting_until == resume and second.error is None
+    assert len(replay.requests) == 1 and len(sqlite_store.last_runs()) == 1  # no run recorded
 
 
 def test_after_the_wait_the_run_resumes_from_the_cursor_and_forgets_the_wait():

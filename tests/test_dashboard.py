@@ -93,6 +93,13 @@ def frame(at: AppTest, column: str):
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
+def chart_data(chart) -> pd.DataFrame:
+    """The rows a chart element draws (Streamlit sends them as Arrow IPC bytes)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(chart.proto.data.data).read_all().to_pandas()
+
+
 def texts(at: AppTest) -> str:
     parts = [e.value for e in at.text] + [e.value for e in at.markdown] + \
             [e.value for e in at.caption] + [e.value for e in at.code]
@@ -164,6 +171,41 @@ def test_posts_table_shows_the_platform_not_the_collector(seeded):
     assert row["platform"] == "bluesky" and row["bucket"] == "not classified yet"
 
 
+def test_volume_chart_and_filter_group_by_platform_not_collector(seeded):
+    """The demo's `file` source holds posts made on several platforms: the Story page's
+    volume chart and filter name those platforms, not "file"."""
+    store, story = seeded
+    now = utcnow()
+    imported = [Post(platform, f"{platform}{i}", f"{platform} post {i}", language="en",
+                     created_at=now - timedelta(minutes=10 + i))
+                for platform, n in (("bluesky", 3), ("reddit", 2)) for i in range(n)]
+    store.upsert_posts(story.slug, imported, source="file")
+    options = aggregates.filter_options(store, story.slug)
+    assert options["platforms"] == ["bluesky", "file", "hackernews", "reddit"]
+    assert options["sources"] == ["file", "hackernews"]
+    volume = aggregates.breakdown(store, story.slug)["volume"]
+    per_platform = {}
+    for row in volume:
+        per_platform[row["platform"]] = per_platform.get(row["platform"], 0) + row["posts"]
+    assert per_platform["bluesky"] == 3 and per_platform["reddit"] == 2
+    assert per_platform["file"] == store.count_posts(story.slug) - 5 - per_platform["hackernews"]
+    only = aggregates.breakdown(store, story.slug, aggregates.Filters(platforms=("reddit",)))
+    assert {r["platform"] for r in only["volume"]} == {"reddit"}
+    assert sum(r["posts"] for r in only["volume"]) == 2
+
+    at = app("story")
+    assert set(at.multiselect(key="platforms").options) == set(options["platforms"])
+    assert any(h.value == "Volume by platform" for h in at.subheader)
+    volume_chart = at.get("vega_lite_chart")[-1]
+    assert json.loads(volume_chart.proto.spec)["encoding"]["color"]["field"] == "platform"
+    drawn = chart_data(volume_chart).groupby("platform")["posts"].sum().to_dict()
+    assert drawn == per_platform
+    at.multiselect(key="platforms").set_value(["bluesky"]).run()
+    assert set(frame(at, "correct to")["platform"]) == {"bluesky"}
+    values = chart_data(at.get("vega_lite_chart")[-1])  # the volume chart
+    assert set(values["platform"]) == {"bluesky"} and values["posts"].sum() == 3
+
+
 def test_posts_table_pages_through_every_post(seeded):
     store, story = seeded
     at = app("story")
@@ -187,7 +229,7 @@ def test_story_page_filters_by_window_source_and_needs_review(seeded):
     at.selectbox(key="window").set_value("last 6 hours").run()
     recent = frame(at, "correct to")
     assert 0 < len(recent) < everything
-    at.multiselect(key="sources").set_value(["hackernews"]).run()
+    at.multiselect(key="platforms").set_value(["hackernews"]).run()
     assert set(frame(at, "correct to")["platform"]) == {"hackernews"}
     at.text_input(key="search").set_value("script").run()
     assert "No posts match these filters." in texts(at)  # the <script> post came from file
@@ -197,7 +239,7 @@ def test_story_page_filters_by_window_source_and_needs_review(seeded):
                                                          needs_review=True)) for i in unsure], "m")
     store.add_label(story.slug, unsure[0], "skeptics", source="human")  # settled by an editor
     st.cache_data.clear()
-    at.multiselect(key="sources").set_value([]).run()
+    at.multiselect(key="platforms").set_value([]).run()
     at.selectbox(key="window").set_value("all time").run()
     at.checkbox(key="review_only").check().run()
     flagged = frame(at, "correct to")
@@ -381,6 +423,54 @@ def test_health_page_says_whether_the_scheduler_is_alive(seeded):
     st.cache_data.clear()
     at = app("health")
     assert any("scheduler looks stopped" in w.value for w in at.warning)
+
+
+def test_health_page_shows_scheduler_and_worker_heartbeats(seeded):
+    from reactions import heartbeat
+    from reactions import schema as t
+
+    store, story = seeded
+    heartbeat.beat(store, "scheduler@desk-1", heartbeat.SCHEDULER)
+    for name in ("reactions@desk-2", "reactions@desk-3", "reactions@desk-4"):
+        heartbeat.beat(store, name, heartbeat.WORKER)
+    heartbeat.stopped(store, "reactions@desk-3")
+    with store.begin() as conn:  # desk-4 was killed: it stopped beating ten minutes ago
+        conn.execute(t.heartbeats.update().where(t.heartbeats.c.name == "reactions@desk-4")
+                     .values(beat_at=utcnow() - timedelta(minutes=10)))
+    at = app("health")
+    assert any("scheduler is running" in s.value for s in at.success)
+    assert any(s.value == "1 worker alive." for s in at.success)
+    workers = {r["worker"]: r for _, r in frame(at, "worker").iterrows()}
+    assert {k: r["status"] for k, r in workers.items()} == {
+        "reactions@desk-2": "alive", "reactions@desk-3": "stopped",
+        "reactions@desk-4": "not responding"}
+    assert "10 min ago" in workers["reactions@desk-4"]["last heartbeat"]
+
+    # A clean stop of the scheduler and the last worker: said at once, whatever the runs say.
+    run = store.start_run(story.slug, "file")
+    store.finish_run(run, added=0, pages=0, next_run=utcnow() + timedelta(minutes=25))
+    heartbeat.stopped(store, "scheduler@desk-1")
+    heartbeat.stopped(store, "reactions@desk-2")
+    st.cache_data.clear()
+    at = app("health")
+    assert any("scheduler is not running: it stopped" in w.value for w in at.warning)
+    assert any(w.value.startswith("0 workers alive") for w in at.warning)
+
+
+def test_health_page_shows_a_source_waiting_out_a_rate_limit(seeded):
+    from collectors.base import CursorState
+
+    store, story = seeded
+    run = store.start_run(story.slug, "hackernews")
+    store.finish_run(run, added=0, pages=0, error="hackernews: rate limited (429)")
+    state = CursorState(None)
+    state.wait_until(utcnow() + timedelta(hours=1))
+    with store.begin() as conn:
+        store.save_cursor(story.slug, "hackernews", state.dump(), conn=conn)
+    at = app("health")
+    by_source = {r["source"]: r for _, r in frame(at, "last error").iterrows()}
+    assert by_source["hackernews"]["status"].startswith("waiting until ")
+    assert [m.value for m in at.metric if m.label == "Sources failing"] == ["0"]
 
 
 def test_pages_say_what_to_do_on_an_empty_store(sqlite_url, monkeypatch):

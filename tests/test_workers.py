@@ -190,3 +190,23 @@ def test_rabbitmq_works_as_the_broker_too(postgres_url, tmp_path):
     assert "amqp://guest:***@127.0.0.1" in logs[1].read_text()  # the password is masked
     assert len(fake.served) == len(set(fake.served)) == 2
     store.close()
+
+
+def test_a_worker_beats_while_alive_and_says_when_it_stops(broker_env, postgres_url, tmp_path):
+    from reactions.heartbeat import WORKER, processes
+
+    store = Store(postgres_url)
+    log = tmp_path / "worker.log"
+    name = f"reactions@beat-{uuid.uuid4().hex[:6]}"
+    worker = _start(["worker", "--no-preload", "--concurrency", "1", "--name", name],
+                    broker_env, log)
+    try:
+        _wait_for(lambda: any(p["name"] == name and p["role"] == WORKER and p["alive"]
+                              for p in processes(store)), 90, "the worker's heartbeat", [log])
+        assert _stop(worker) < 10
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    row = next(p for p in processes(store) if p["name"] == name)
+    assert row["stopped_at"] is not None and not row["alive"], log.read_text()[-3000:]
+    store.close()

@@ -89,6 +89,9 @@ def source_line(slug: str, result, retries: RetryCounter) -> str:
         return f"{where}: {reason}"
     if result.busy:
         return f"{where}: skipped, another process is collecting it now"
+    if result.waiting_until is not None and not result.pages and not result.error:
+        return (f"{where}: skipped, the platform asked us to wait until "
+                f"{result.waiting_until:%Y-%m-%d %H:%M:%S} UTC")
     line = f"{where}: {result.added} new posts in {result.pages} pages"
     if result.skipped:
         line += f", {len(result.skipped)} malformed items skipped"
@@ -96,6 +99,8 @@ def source_line(slug: str, result, retries: RetryCounter) -> str:
         line += f" ({retries.count} {'retry' if retries.count == 1 else 'retries'})"
     if result.error:
         line += f"; stopped: {result.error}"
+    if result.waiting_until is not None:
+        line += f"; no request before {result.waiting_until:%Y-%m-%d %H:%M:%S} UTC"
     return line
 
 

@@ -15,7 +15,10 @@ def source_statuses(store) -> list[dict]:
     """One row per (story, source): the story's sources in their order, then any source that
     ran before but is no longer in the story's definition. Never-run sources have
     `state: "never run"` and null run fields."""
+    from reactions.waits import saved_waits
+
     runs = {(r["story"], r["source"]): r for r in store.last_runs()}
+    waits = saved_waits(store)
     rows = []
     for story in store.list_stories():
         names = [s.name for s in story.sources]
@@ -26,9 +29,10 @@ def source_statuses(store) -> list[dict]:
                 "story": story.slug, "source": name,
                 "story_active": story.active,
                 "in_definition": name in {s.name for s in story.sources},
-                "state": run_state(run),
+                "state": run_state(run, waits.get((story.slug, name))),
                 "started_at": None, "finished_at": None, "added": None, "pages": None,
                 "error": None, "next_run": None,
+                "waiting_until": waits.get((story.slug, name)),
             }
             if run:
                 row.update({k: run[k] for k in ("started_at", "finished_at", "added", "pages",
@@ -37,11 +41,13 @@ def source_statuses(store) -> list[dict]:
     return rows
 
 
-def run_state(run) -> str:
+def run_state(run, waiting_until=None) -> str:
+    if run is not None and run["finished_at"] is None:
+        return "running"
+    if waiting_until is not None:  # not failing: the platform asked us to wait
+        return "waiting"
     if run is None:
         return "never run"
-    if run["finished_at"] is None:
-        return "running"
     error = run["error"] or ""
     if "credentials missing" in error:
         return "skipped"
@@ -70,6 +76,11 @@ def run(args) -> int:
         note = f" ({', '.join(notes)})" if notes else ""
         if r["state"] == "never run":
             print(f"{where}: never run yet{note}")
+            continue
+        if r["state"] == "waiting":
+            last = f"; last error: {r['error']}" if r["error"] else ""
+            print(f"{where}: waiting until {r['waiting_until']:%Y-%m-%d %H:%M:%S} UTC, as the "
+                  f"platform asked; no request before then{note}{last}")
             continue
         when = r["finished_at"] or r["started_at"]
         if r["state"] == "skipped":

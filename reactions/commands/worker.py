@@ -43,21 +43,28 @@ def run(args) -> int:
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    from celery.signals import worker_shutting_down
+    from celery.signals import worker_ready, worker_shutting_down
 
     from reactions.commands._common import open_store
     from reactions.leases import close_interrupted_runs
     from reactions.worker.app import configure_from_settings
     from reactions.worker.tasks import STOP
 
-    close_interrupted_runs(open_store(settings))  # migrates the store first, once
+    from reactions.heartbeat import WORKER, Heartbeat
+
+    store = open_store(settings)
+    close_interrupted_runs(store)  # migrates the store first, once
     app = configure_from_settings(settings)
+    name = args.name or f"reactions@{socket.gethostname()}-{os.getpid()}"
+    # Tells the Health page this worker is alive; a clean stop marks it stopped.
+    heartbeat = Heartbeat(store, WORKER, name)
 
     @worker_shutting_down.connect(weak=False)
     def _stopping(**_kwargs) -> None:
         # Celery's warm shutdown waits for tasks in flight: make them end after their page,
         # and exit anyway if one is stuck (its task is delivered again, its run closed).
         STOP.set()
+        heartbeat.stop()
 
         def _give_up() -> None:
             sys.stderr.write(f"worker: tasks still running {GRACE:.0f}s after the stop; "
@@ -74,10 +81,16 @@ def run(args) -> int:
 
         classifier()
         print("worker: stance model loaded", flush=True)
-    name = args.name or f"reactions@{socket.gethostname()}-{os.getpid()}"
     print(f"worker {name}: broker {safe_broker_url(settings.broker_url)}; Ctrl-C to stop",
           flush=True)
-    app.worker_main(["worker", "--pool=threads", f"--concurrency={args.concurrency}",
-                     "--loglevel=INFO", "--without-gossip", "--without-mingle",
-                     "--hostname", name, "--queues", settings.broker_queue])
+    @worker_ready.connect(weak=False)
+    def _ready(**_kwargs) -> None:
+        heartbeat.start()  # alive once it takes tasks (and its own SIGTERM handler is set)
+
+    try:
+        app.worker_main(["worker", "--pool=threads", f"--concurrency={args.concurrency}",
+                         "--loglevel=INFO", "--without-gossip", "--without-mingle",
+                         "--hostname", name, "--queues", settings.broker_queue])
+    finally:
+        heartbeat.stop()
     return 0

@@ -80,7 +80,8 @@ def _story(slug: str) -> Any:
 
 @app.task(name="reactions.collect")
 def collect(slug: str, source: str, next_run: str | None = None) -> dict[str, Any]:
-    """Page one source of one story; sends `classify` when new posts arrived."""
+    """Page one source of one story; sends `classify` when new posts arrived. A source
+    waiting out a rate limit saved with its cursor is not called before that time."""
     from collectors.base import CollectorError
     from reactions.pipeline import collect_source
     from reactions.schedule import _Failing
@@ -98,8 +99,9 @@ def collect(slug: str, source: str, next_run: str | None = None) -> dict[str, An
                             stop=STOP, next_run=when)
     if result.added:
         classify.delay(slug)
+    waiting = result.waiting_until.isoformat() if result.waiting_until else None
     return {"added": result.added, "pages": result.pages, "busy": result.busy,
-            "error": result.error}
+            "error": result.error, "waiting_until": waiting}
 
 
 @app.task(name="reactions.classify", bind=True, max_retries=200)
