@@ -227,7 +227,7 @@ leases = sa.Table(
 
 # Which `reactions run` schedulers and `reactions worker` processes are alive: each renews
 # its row every few seconds and marks it stopped on a clean exit, so the Health page can
-# tell a live scheduler or worker from a dead one (migration 0006_heartbeats; see
+# tell a live scheduler or worker from a dead one (migration 0005_heartbeats; see
 # reactions.heartbeat).
 heartbeats = sa.Table(
     "heartbeats", metadata,

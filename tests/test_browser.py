@@ -236,7 +236,7 @@ def test_every_page_with_the_demo_story(demo_dashboard, browser, width):
     open_page(browser, f"{base}/story?story={DEMO}", "Download all", f"story-{width}.png")
     assert check_common(browser, "story")  # its tables were found and measured
     text = body(browser)
-    assert "Discussions on" in text and "209 matching posts" in text
+    assert "Since Nov 24" in text and "209 matching posts" in text  # the paragraph states its period
     assert "Posts 1-50 of 209" in text
     assert len(browser.find_elements(By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg")) >= 2
     quote_links = [(a.get_attribute("href") or "", a.get_attribute("textContent") or "")

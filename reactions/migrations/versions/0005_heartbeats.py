@@ -1,7 +1,7 @@
 """heartbeats: which schedulers and workers are alive, for the Health page
 
-Revision ID: 0006_heartbeats
-Revises: 0005_leases
+Revision ID: 0005_heartbeats
+Revises: 0004_leases
 Create Date: 2026-11-27 20:10:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from reactions.schema import UTCDateTime
 
-revision = '0006_heartbeats'
-down_revision = '0005_leases'
+revision = '0005_heartbeats'
+down_revision = '0004_leases'
 branch_labels = None
 depends_on = None
 
