@@ -229,6 +229,11 @@ def evaluate(
     """Score a classifier on rows; with labels_per_target, simulate an editor per target first
     and score only the rows the editor did not label."""
     X = (embedded or Embedded(rows, clf.encoder)).X
+    if hasattr(clf, "prefetch"):
+        # One batched pass over every target's hypotheses and pairs, not one per target.
+        # The pair model is read only where it is used: with labels, or as the prior.
+        uses_pair = labels_per_target > 0 or getattr(clf, "general_model", None) is None
+        clf.prefetch(rows.targets, list(zip(rows.targets, rows.texts)) if uses_pair else ())
     y_true, y_pred = [], []
     per_target = {}
     for target in sorted(set(rows.targets)):
