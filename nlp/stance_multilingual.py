@@ -104,8 +104,7 @@ def corpus(log=print):
         rows = sample(d.name, SAMPLE)
         c.rows[d.name] = rows
         c.X[d.name] = cache.encode(rows.texts)
-        for t in set(rows.targets):
-            c.claim_vectors(t)
+        cache.encode([h for t in sorted(set(rows.targets)) for h in hypotheses(t)])
         log(f"{d.name}: {len(rows)} rows (USE)")
     return c
 
