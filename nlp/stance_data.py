@@ -31,6 +31,8 @@ class DataSet:
     train_ok: bool  # may train shipped weights (licence allows it)
     kind: str
     language: str = "en"
+    #: Rows sampled from it (see SAMPLE); training-only sets take fewer to bound embedding.
+    cap: int = 3000
 
 
 #: The licence column of ../shared/data/stance/extra/README.md: the non-commercial sets
@@ -44,19 +46,19 @@ DATASETS: tuple[DataSet, ...] = (
     DataSet("pstance", ("stance/extra/pstance_biden_sanders.csv",), True, "tweets"),
     DataSet("multitarget", ("stance/extra/multitarget_sobhani2017.csv",), True, "tweets"),
     DataSet("ukp_argmin", ("stance/extra/ukp_argmin.csv",), True, "web sentences"),
-    DataSet("perspectrum", ("stance/extra/perspectrum.csv",), True, "arguments"),
-    DataSet("ibm_claims", ("stance/extra/ibm_claim_stance.csv",), True, "claims"),
-    DataSet("emergent", ("stance/extra/emergent.csv",), True, "headlines"),
-    DataSet("covid_cq", ("stance/extra/covid_cq_hydroxychloroquine.csv",), True, "tweets"),
-    DataSet("vaccinelies", ("stance/extra/vaccinelies.csv",), True, "tweets"),
-    DataSet("gwsd", ("stance/extra/gwsd_global_warming.csv",), True, "news sentences"),
-    DataSet("rumoureval", ("stance/extra/rumoureval2017_replies.csv",), True, "tweet replies"),
+    DataSet("perspectrum", ("stance/extra/perspectrum.csv",), True, "arguments", cap=1500),
+    DataSet("ibm_claims", ("stance/extra/ibm_claim_stance.csv",), True, "claims", cap=1500),
+    DataSet("emergent", ("stance/extra/emergent.csv",), True, "headlines", cap=1500),
+    DataSet("covid_cq", ("stance/extra/covid_cq_hydroxychloroquine.csv",), True, "tweets", cap=1500),
+    DataSet("vaccinelies", ("stance/extra/vaccinelies.csv",), True, "tweets", cap=1500),
+    DataSet("gwsd", ("stance/extra/gwsd_global_warming.csv",), True, "news sentences", cap=1500),
+    DataSet("rumoureval", ("stance/extra/rumoureval2017_replies.csv",), True, "tweet replies", cap=1500),
     DataSet("election2020_biden", ("stance/extra/election2020_biden_kawintiranon.csv",), False, "tweets"),
     DataSet("catalonia_es", ("stance/extra/catalonia_independence_es.csv",), False, "tweets", "es"),
     DataSet("catalonia_ca", ("stance/extra/catalonia_independence_ca.csv",), False, "tweets", "ca"),
 )
 BY_NAME = {d.name: d for d in DATASETS}
-#: Rows sampled per data set (all rows of smaller sets).
+#: Rows sampled per data set at most (all rows of smaller sets); a set's `cap` may lower it.
 SAMPLE = 3000
 
 
@@ -64,10 +66,12 @@ def available(root: Path = SHARED_DATA) -> list[DataSet]:
     return [d for d in DATASETS if all((root / f).is_file() for f in d.files)]
 
 
-def sample(name: str, n: int = SAMPLE, *, root: Path = SHARED_DATA, seed: int = 0):
-    """Up to n rows of a data set (a seeded random sample, in file order), as StanceRows."""
+def sample(name: str, n: int | None = None, *, root: Path = SHARED_DATA, seed: int = 0):
+    """Up to n rows of a data set (its cap by default; a seeded random sample, in file
+    order), as StanceRows."""
     from nlp.stance_train import read_rows
 
+    n = min(SAMPLE, BY_NAME[name].cap) if n is None else n
     rows = read_rows([root / f for f in BY_NAME[name].files])
     if len(rows) <= n:
         return rows

@@ -225,11 +225,13 @@ def evaluate(
     strategy: str = "active",
     seed: int = 0,
     embedded: Embedded | None = None,
+    batched: bool = True,
 ) -> dict:
     """Score a classifier on rows; with labels_per_target, simulate an editor per target first
-    and score only the rows the editor did not label."""
+    and score only the rows the editor did not label. `batched=False` reads one target at a
+    time (the previous way, kept for the benchmark)."""
     X = (embedded or Embedded(rows, clf.encoder)).X
-    if hasattr(clf, "prefetch"):
+    if batched and hasattr(clf, "prefetch"):
         # One batched pass over every target's hypotheses and pairs, not one per target.
         # The pair model is read only where it is used: with labels, or as the prior.
         uses_pair = labels_per_target > 0 or getattr(clf, "general_model", None) is None
