@@ -172,7 +172,10 @@ class EmbeddingStanceClassifier:
         meta = {**self.meta, "format": FORMAT, "name": self.name, "encoder": encoder_spec,
                 "pair": self.pair.save(directory) if self.pair is not None else None,
                 "general_model": self._save_general(directory),
-                "languages": sorted(self.languages), "review_below": self.review_below,
+                "multilingual": self._save_multilingual(directory),
+                "languages": sorted(self.languages - (self.multilingual.languages
+                                                      if self.multilingual else frozenset())),
+                "review_below": self.review_below,
                 "adapt_C": self.adapt_C, "targets": prefixes}
         (directory / "stance.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return directory
@@ -184,6 +187,15 @@ class EmbeddingStanceClassifier:
 
         self.general_model.save(directory / FILE)
         return {**self.meta.get("general_model", {}), "file": FILE}
+
+    def _save_multilingual(self, directory: Path) -> dict | None:
+        if self.multilingual is None:
+            return None
+        from nlp.stance_multilingual import FILE
+
+        self.multilingual.model.save(directory / FILE)
+        return {**self.meta.get("multilingual", {}), "file": FILE,
+                "languages": sorted(self.multilingual.languages)}
 
     # -- prediction ---------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ DATASETS: tuple[DataSet, ...] = (
     DataSet("covid19", ("stance/extra/covid19_glandt.csv",), True, "tweets"),
     DataSet("pstance", ("stance/extra/pstance_biden_sanders.csv",), True, "tweets"),
     DataSet("multitarget", ("stance/extra/multitarget_sobhani2017.csv",), True, "tweets"),
-    DataSet("ukp_argmin", ("stance/extra/ukp_argmin.csv",), True, "web sentences"),
+    DataSet("ukp_argmin", ("stance/extra/ukp_argmin.csv",), True, "web sentences", cap=1500),
     DataSet("perspectrum", ("stance/extra/perspectrum.csv",), True, "arguments", cap=1500),
     DataSet("ibm_claims", ("stance/extra/ibm_claim_stance.csv",), True, "claims", cap=1500),
     DataSet("emergent", ("stance/extra/emergent.csv",), True, "headlines", cap=1500),

@@ -300,8 +300,9 @@ def demo_rows():
 
 
 def default_predictions(name: str, rows, X: np.ndarray) -> np.ndarray:
-    """Today's shipped default on these rows (its no-labels prior, or its target head where it
-    has one), cached on disk beside the embeddings: the pair model reads every pair."""
+    """The default as shipped before the general model (its no-labels prior, the pair model x
+    the general head, or its target head where it has one), cached on disk beside the
+    embeddings: the pair model reads every pair."""
     import hashlib
 
     from nlp.stance_data import CACHE_DIR
@@ -312,7 +313,12 @@ def default_predictions(name: str, rows, X: np.ndarray) -> np.ndarray:
         return np.load(path)
     from nlp.stance import load_classifier
 
-    clf = load_classifier(None)
+    import copy
+
+    # Today's design, whatever the folder now holds: pair model x general head.
+    clf = copy.copy(load_classifier(None))
+    clf.general_model = clf.multilingual = None
+    clf.prefetch(rows.targets, list(zip(rows.targets, rows.texts)))
     pred = np.zeros(len(rows), dtype=np.int64)
     by_target: dict[str, list[int]] = {}
     for i, t in enumerate(rows.targets):
@@ -369,6 +375,16 @@ def leave_one_out(corpus: Corpus, params: dict, log=print) -> dict:
     return table
 
 
+def record(directory: Path, key: str, value) -> Path:
+    """Put one measured entry into the model folder's quality.json (the one baseline file
+    the quality tests and docs/stance.md read), keeping the other entries."""
+    path = Path(directory) / "quality.json"
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    data[key] = value
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def _train_ok() -> set[str]:
     from nlp.stance_data import DATASETS
 
@@ -400,8 +416,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"chosen on the tuning sets: {params}")
     if args.loo:
         table = leave_one_out(corpus, params)
-        out = Path("/tmp") / "stance-general-loo.json"
-        out.write_text(json.dumps({"params": params, "table": table}, indent=2) + "\n")
+        out = record(Path(args.out), "leave_one_data_set_out", {
+            "command": "python -m nlp.stance_general --loo", "params": params,
+            "rows_per_set": PER_SET, "same_claim_cosine": SAME_CLAIM, "table": table})
         print(f"wrote {out}")
     else:
         model = train_shipped(corpus, params)

@@ -141,7 +141,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                   "frozen_lr": scores(rows.labels, fit_linear(X, y, w, 0.1).predict(feats)),
                   "default": "every post unclassified (language:es)"}
         print(json.dumps({"catalonia_es": result}))
-        Path("/tmp/stance-multilingual-eval.json").write_text(json.dumps(result, indent=2))
+        from nlp.stance_general import record
+
+        record(Path(args.out), "spanish", {
+            "command": "python -m nlp.stance_multilingual --eval",
+            "data": "catalonia_independence_es.csv, 3000 seeded rows, never trained on",
+            "rows_per_training_set": SAMPLE, **result})
     else:
         model.save(Path(args.out) / FILE)
         meta = json.loads(meta_path.read_text(encoding="utf-8"))

@@ -35,7 +35,8 @@ def clf():
 
 def test_default_classifier_contract(clf):
     assert isinstance(clf.name, str) and clf.name
-    assert clf.languages == frozenset({"en"})
+    assert "en" in clf.languages and "es" in clf.languages  # es: the multilingual model
+    assert "ca" not in clf.languages
     assert clf.encoder is not None
     preds = clf.predict(POSTS, CLAIM)
     assert len(preds) == len(POSTS)
@@ -72,12 +73,13 @@ def test_low_confidence_needs_review(clf):
 
 
 def test_language_and_empty_posts_are_unclassified_not_guessed(clf):
-    preds = clf.predict(["Great stadium!", "¡Qué buen estadio!", "  "], CLAIM,
-                        languages=["en", "es", "en"])
+    preds = clf.predict(["Great stadium!", "Quin estadi més bo!", "  ", "¡Qué buen estadio!"],
+                        CLAIM, languages=["en", "ca", "en", "es"])
     assert preds[0].label in BUCKETS
-    assert preds[1].label == UNCLASSIFIED and preds[1].reason == "language:es"
+    assert preds[1].label == UNCLASSIFIED and preds[1].reason == "language:ca"
     assert preds[2].label == UNCLASSIFIED and preds[2].reason == "empty"
     assert preds[1].scores == {}
+    assert preds[3].label in BUCKETS and sum(preds[3].scores.values()) == pytest.approx(1.0)
 
 
 def test_adapt_learns_the_editors_labels_in_seconds(clf):
@@ -128,20 +130,18 @@ def test_many_labels_get_a_head_of_their_own(clf):
     assert [p.label for p in adapted.predict(POSTS, CLAIM)] == GOLD
 
 
-def test_default_prior_for_a_new_claim_is_pair_model_times_general_head(clf):
-    from nlp.stance_heads import pair_features, softmax
+def test_default_prior_for_a_new_claim_is_the_general_model(clf):
+    from nlp.stance_general import pair_inputs
+    from nlp.stance_heads import softmax
 
-    assert clf.pair is not None
-    logits = clf.pair.logits(POSTS, CLAIM)
-    assert logits.shape == (len(POSTS), 3) and np.isfinite(logits).all()
+    assert clf.general_model is not None and clf.pair is not None
     vectors = clf.encoder.encode(POSTS)
-    general = clf.general.logits(pair_features(vectors, clf.claim_vectors(CLAIM)))
-    product = softmax(logits) * softmax(general)
-    expected = product / product.sum(1, keepdims=True)
-    assert np.allclose(clf.predict_proba(POSTS, CLAIM), expected, atol=1e-4)
-    # With embeddings only (no texts) the general head alone is the prior.
+    general = clf.general_model.logits(pair_inputs(vectors, clf.claim_vectors(CLAIM)))
+    assert np.allclose(clf.predict_proba(POSTS, CLAIM), softmax(general), atol=1e-4)
+    # Embeddings alone (no texts) give the same prior: it never needs the pair model.
     assert np.allclose(clf.logits(vectors, CLAIM), general, atol=1e-5)
     # Once a story has labels, its correction is added to the pair model's logits.
+    logits = clf.pair.logits(POSTS, CLAIM)
     adapted = clf.adapt(POSTS[:2], GOLD[:2], CLAIM)
     head = adapted.targets[next(iter(set(adapted.targets) - set(clf.targets)))]
     features = np.hstack([vectors, clf.pair.features(POSTS, CLAIM)])
