@@ -284,17 +284,26 @@ DEMO_POSTS = Path(__file__).resolve().parents[1] / "seeds" / "trump-maduro-call.
 DEMO_STORY = DEMO_POSTS.with_name("trump-maduro-call.toml")
 
 
-def demo_rows():
-    """The demo story's sample posts with the team's labels, as StanceRows for its claim."""
+def demo_rows(english_only: bool = True):
+    """The demo story's sample posts with the team's labels, as StanceRows for its claim:
+    those tagged English (or untagged) as the pipeline tags them, or all with their tags
+    as a second value."""
     import tomllib
 
     from nlp.stance import bucket_index
     from nlp.stance_train import StanceRows
+    from nlp.text import detect_language
 
     claim = tomllib.loads(DEMO_STORY.read_text(encoding="utf-8"))["claim"]
     posts = [json.loads(line) for line in DEMO_POSTS.read_text(encoding="utf-8").splitlines()
              if line.strip()]
     posts = [p for p in posts if p.get("label")]
+    languages = [detect_language(p["text"]) for p in posts]
+    if not english_only:
+        rows = StanceRows([claim] * len(posts), [p["text"] for p in posts],
+                          bucket_index([p["label"] for p in posts]))
+        return rows, languages
+    posts = [p for p, lang in zip(posts, languages) if lang in (None, "en")]
     return StanceRows([claim] * len(posts), [p["text"] for p in posts],
                       bucket_index([p["label"] for p in posts]))
 
@@ -318,7 +327,10 @@ def default_predictions(name: str, rows, X: np.ndarray) -> np.ndarray:
     # Today's design, whatever the folder now holds: pair model x general head.
     clf = copy.copy(load_classifier(None))
     clf.general_model = clf.multilingual = None
-    clf.prefetch(rows.targets, list(zip(rows.targets, rows.texts)))
+    from nlp.stance import target_key
+
+    clf.prefetch(rows.targets, [(t, x) for t, x in zip(rows.targets, rows.texts)
+                                if target_key(t) not in clf.targets])
     pred = np.zeros(len(rows), dtype=np.int64)
     by_target: dict[str, list[int]] = {}
     for i, t in enumerate(rows.targets):
@@ -385,6 +397,33 @@ def record(directory: Path, key: str, value) -> Path:
     return path
 
 
+NAMES = {"semeval2016": "SemEval-2016 (5 targets)", "covid19": "COVID-19 tweets (4 targets)",
+         "pstance": "P-Stance (Biden, Sanders)", "multitarget": "multi-target election tweets",
+         "vast_dev": "VAST dev (497 topics)", "demo": "demo story, `demo --editor-labels 0` (199 English posts)"}
+
+
+def quality_table(quality: dict) -> str:
+    """The Markdown table of docs/stance.md, from quality.json (a test checks they match)."""
+    loo = quality["leave_one_data_set_out"]["table"]
+    lines = ["| held out | ours: general model | frozen MiniLM + logistic regression | "
+             "default before (pair model x head) |", "|---|---|---|---|"]
+    cell = lambda r: f"{r['F_avg']:.1f} / {r['macro_f1']:.1f} / {r['accuracy']:.1f}"  # noqa: E731
+    for name in [*REPORTED, "demo"]:
+        if name in loo:
+            row = loo[name]
+            lines.append(f"| {NAMES[name]} | {cell(row['ours'])} | {cell(row['frozen_lr'])} | "
+                         f"{cell(row['default'])} |")
+    mean = loo["mean_tweets"]
+    lines.append(f"| **mean of the four tweet sets** | {cell(mean['ours'])} | "
+                 f"{cell(mean['frozen_lr'])} | {cell(mean['default'])} |")
+    spanish = quality.get("spanish")
+    if spanish:
+        lines.append(f"| Catalonia independence, Spanish (3,000 tweets) | {cell(spanish['ours'])} "
+                     f"(multilingual model) | {cell(spanish['frozen_lr'])} (on USE) | every post "
+                     "unclassified (language:es) |")
+    return "\n".join(lines)
+
+
 def _train_ok() -> set[str]:
     from nlp.stance_data import DATASETS
 
@@ -408,7 +447,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--loo", action="store_true", help="leave-one-data-set-out table")
     parser.add_argument("--out", default=str(DEFAULT_DIR), help="model folder to write into")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--table", action="store_true",
+                        help="print docs/stance.md's quality table from quality.json")
     args = parser.parse_args(argv)
+    if args.table:
+        print(quality_table(json.loads((Path(args.out) / "quality.json").read_text("utf-8"))))
+        return
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     corpus = Corpus()

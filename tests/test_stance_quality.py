@@ -323,13 +323,18 @@ def test_quality_file_records_each_held_out_set_and_both_baselines():
 
 @pytest.mark.slow
 def test_shipped_general_prior_on_the_demo_story():
-    """`demo --editor-labels 0`: the no-labels prior on the sample's English posts."""
+    """`demo --editor-labels 0`: the no-labels prior on the sample's posts, each routed by
+    its detected language as the pipeline does (English to MiniLM, Spanish to USE)."""
     from nlp.stance import load_classifier
     from nlp.stance_general import demo_rows
-    from nlp.stance_train import evaluate
+    from nlp.stance_train import scores
+    from reactions.models import BUCKETS
 
-    result = evaluate(load_classifier(None), demo_rows())
-    print("demo, no labels", {k: v for k, v in result.items() if k != "per_target"})
+    rows, languages = demo_rows(english_only=False)
+    preds = load_classifier(None).predict(rows.texts, rows.targets[0], languages=languages)
+    assert all(p.label in BUCKETS for p in preds)  # every sample post is en or es
+    result = scores(rows.labels, np.array([BUCKETS.index(p.label) for p in preds]))
+    print("demo, no labels", result)
     assert result["accuracy"] >= DEMO_ACCURACY and result["macro_f1"] >= DEMO_MACRO, result
 
 
@@ -369,3 +374,11 @@ def test_spanish_posts_get_buckets_from_the_multilingual_model():
 DEMO_ACCURACY, DEMO_MACRO = 0.0, 0.0  # set from quality.json below
 BIDEN_F_AVG, BIDEN_MACRO = 0.0, 0.0
 SPANISH_MACRO = 0.0
+
+
+def test_docs_table_is_the_quality_file():
+    """docs/stance.md shows the figures of quality.json, not a stale copy."""
+    from nlp.stance_general import quality_table
+    from tests.conftest import ROOT
+
+    assert quality_table(quality()) in (ROOT / "docs" / "stance.md").read_text(encoding="utf-8")
