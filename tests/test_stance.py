@@ -130,18 +130,20 @@ def test_many_labels_get_a_head_of_their_own(clf):
     assert [p.label for p in adapted.predict(POSTS, CLAIM)] == GOLD
 
 
-def test_default_prior_for_a_new_claim_is_the_general_model(clf):
-    from nlp.stance_general import pair_inputs
-    from nlp.stance_heads import softmax
+def test_default_prior_for_a_new_claim_is_pair_model_times_general_head(clf):
+    from nlp.stance_heads import pair_features, softmax
 
-    assert clf.general_model is not None and clf.pair is not None
+    assert clf.pair is not None
+    logits = clf.pair.logits(POSTS, CLAIM)
+    assert logits.shape == (len(POSTS), 3) and np.isfinite(logits).all()
     vectors = clf.encoder.encode(POSTS)
-    general = clf.general_model.logits(pair_inputs(vectors, clf.claim_vectors(CLAIM)))
-    assert np.allclose(clf.predict_proba(POSTS, CLAIM), softmax(general), atol=1e-4)
-    # Embeddings alone (no texts) give the same prior: it never needs the pair model.
+    general = clf.general.logits(pair_features(vectors, clf.claim_vectors(CLAIM)))
+    product = softmax(logits) * softmax(general)
+    expected = product / product.sum(1, keepdims=True)
+    assert np.allclose(clf.predict_proba(POSTS, CLAIM), expected, atol=1e-4)
+    # With embeddings only (no texts) the general head alone is the prior.
     assert np.allclose(clf.logits(vectors, CLAIM), general, atol=1e-5)
     # Once a story has labels, its correction is added to the pair model's logits.
-    logits = clf.pair.logits(POSTS, CLAIM)
     adapted = clf.adapt(POSTS[:2], GOLD[:2], CLAIM)
     head = adapted.targets[next(iter(set(adapted.targets) - set(clf.targets)))]
     features = np.hstack([vectors, clf.pair.features(POSTS, CLAIM)])

@@ -296,12 +296,13 @@ PAIR_FEW_F_AVG, PAIR_FEW_MACRO = 48.0, 50.0
 PAIR_FEW_POOLED_F_AVG, PAIR_FEW_POOLED_MACRO = 61.0, 59.5
 
 
-# -- Stance v2: the general model and the multilingual route ---------------------------------
-# Figures live in one file, nlp/weights/stance/quality.json, written from the measuring runs
+# -- Stance v2: the general model (measured) and the multilingual route (shipped) ------------
+# Figures live in one file, nlp/weights/stance/quality.json, written by the measuring runs
 # (python -m nlp.stance_general --loo, python -m nlp.stance_multilingual --eval); the floors
-# below sit just under them. The leave-one-data-set-out table itself takes ~40,000 texts to
-# embed (15-20 minutes here), so the tests pin what the shipped weights score on data they
-# never trained on: the demo story, the non-commercial sets (evaluation only) and Spanish.
+# below sit just under them. The leave-one-data-set-out table takes ~40,000 texts to embed
+# (15-20 minutes here) and did not beat the default, so it is recorded, not shipped, and not
+# re-run here. These tests pin what the shipped weights score on data they never trained
+# on: the demo story with its Spanish posts, a research-only set, and Spanish tweets.
 
 EXTRA = STANCE / "extra"
 
@@ -322,7 +323,7 @@ def test_quality_file_records_each_held_out_set_and_both_baselines():
 
 
 @pytest.mark.slow
-def test_shipped_general_prior_on_the_demo_story():
+def test_shipped_default_on_the_demo_story_with_no_labels():
     """`demo --editor-labels 0`: the no-labels prior on the sample's posts, each routed by
     its detected language as the pipeline does (English to MiniLM, Spanish to USE)."""
     from nlp.stance import load_classifier
@@ -341,7 +342,7 @@ def test_shipped_general_prior_on_the_demo_story():
 @pytest.mark.skipif(not (EXTRA / "election2020_biden_kawintiranon.csv").is_file(),
                     reason="no extra stance data")
 @pytest.mark.slow
-def test_shipped_general_prior_on_a_set_it_never_trained_on():
+def test_shipped_default_on_a_set_it_never_trained_on():
     """Kawintiranon's Biden tweets are research-only: evaluated, never trained on."""
     from nlp.stance import load_classifier
     from nlp.stance_train import evaluate, read_rows
