@@ -427,9 +427,9 @@ def quality_table(quality: dict) -> str:
                      f"{cell(fair['ours'])} | {cell(fair['frozen_lr'])} | {cell(fair['default'])} |")
     spanish = quality.get("spanish")
     if spanish:
-        lines.append(f"| Catalonia independence, Spanish (3,000 tweets) | {cell(spanish['ours'])} "
-                     f"(multilingual model) | {cell(spanish['frozen_lr'])} (on USE) | every post "
-                     "unclassified (language:es) |")
+        lines.append(f"| Catalonia independence, Spanish ({spanish['ours']['n']:,} tweets; "
+                     f"multilingual USE features) | {cell(spanish['ours'])} | "
+                     f"{cell(spanish['frozen_lr'])} | every post unclassified (language:es) |")
     return "\n".join(lines)
 
 

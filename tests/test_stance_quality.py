@@ -296,13 +296,12 @@ PAIR_FEW_F_AVG, PAIR_FEW_MACRO = 48.0, 50.0
 PAIR_FEW_POOLED_F_AVG, PAIR_FEW_POOLED_MACRO = 61.0, 59.5
 
 
-# -- Stance v2: the general model (measured) and the multilingual route (shipped) ------------
+# -- Stance v2: the general and multilingual models (measured, not shipped) -----------------
 # Figures live in one file, nlp/weights/stance/quality.json, written by the measuring runs
-# (python -m nlp.stance_general --loo, python -m nlp.stance_multilingual --eval); the floors
-# below sit just under them. The leave-one-data-set-out table takes ~40,000 texts to embed
-# (15-20 minutes here) and did not beat the default, so it is recorded, not shipped, and not
-# re-run here. These tests pin what the shipped weights score on data they never trained
-# on: the demo story with its Spanish posts, a research-only set, and Spanish tweets.
+# (python -m nlp.stance_general --loo, python -m nlp.stance_multilingual --eval). Neither
+# model beat what ships (the table takes ~40,000 texts to embed, 15-20 minutes here), so
+# they are recorded, not shipped, and not re-run here. These tests pin what the shipped
+# default scores on data it never trained on: the demo story and a research-only set.
 
 EXTRA = STANCE / "extra"
 
@@ -324,17 +323,20 @@ def test_quality_file_records_each_held_out_set_and_both_baselines():
 
 @pytest.mark.slow
 def test_shipped_default_on_the_demo_story_with_no_labels():
-    """`demo --editor-labels 0`: the no-labels prior on the sample's posts, each routed by
-    its detected language as the pipeline does (English to MiniLM, Spanish to USE)."""
+    """`demo --editor-labels 0`: the no-labels prior on the sample's posts, tagged by
+    language as the pipeline tags them: the 10 Spanish ones stay unclassified (language:es),
+    the 199 English ones are scored against the team's labels."""
     from nlp.stance import load_classifier
     from nlp.stance_general import demo_rows
     from nlp.stance_train import scores
-    from reactions.models import BUCKETS
+    from reactions.models import BUCKETS, UNCLASSIFIED
 
     rows, languages = demo_rows(english_only=False)
     preds = load_classifier(None).predict(rows.texts, rows.targets[0], languages=languages)
-    assert all(p.label in BUCKETS for p in preds)  # every sample post is en or es
-    result = scores(rows.labels, np.array([BUCKETS.index(p.label) for p in preds]))
+    english = [i for i, lang in enumerate(languages) if lang in (None, "en")]
+    assert all(preds[i].reason == "language:es" and preds[i].label == UNCLASSIFIED
+               for i in range(len(preds)) if i not in english)
+    result = scores(rows.labels[english], np.array([BUCKETS.index(preds[i].label) for i in english]))
     print("demo, no labels", result)
     assert result["accuracy"] >= DEMO_ACCURACY and result["macro_f1"] >= DEMO_MACRO, result
 
@@ -351,30 +353,10 @@ def test_shipped_default_on_a_set_it_never_trained_on():
     assert_floor(result, BIDEN_F_AVG, BIDEN_MACRO, "election-2020 Biden, never trained on")
 
 
-@pytest.mark.skipif(not (EXTRA / "catalonia_independence_es.csv").is_file(),
-                    reason="no extra stance data")
-@pytest.mark.slow
-def test_spanish_posts_get_buckets_from_the_multilingual_model():
-    """catalonia_independence_es (CC BY-NC-SA: evaluation only), 600 seeded rows, through
-    the classifier's own route for posts tagged "es"."""
-    from nlp.stance import load_classifier
-    from nlp.stance_data import sample
-    from nlp.stance_train import scores
-
-    rows = sample("catalonia_es", 600)
-    clf = load_classifier(None)
-    preds = clf.predict(rows.texts, rows.targets[0], languages=["es"] * len(rows))
-    from reactions.models import BUCKETS
-
-    assert all(p.label in BUCKETS for p in preds)
-    result = scores(rows.labels, np.array([BUCKETS.index(p.label) for p in preds]))
-    print("catalonia_es", result)
-    assert result["macro_f1"] >= SPANISH_MACRO, result
-
-
-DEMO_ACCURACY, DEMO_MACRO = 0.0, 0.0  # set from quality.json below
+# The default on the demo story's 199 English posts, no labels: 37.7 / 35.9 (accuracy /
+# macro-F1, the "demo" row of quality.json), far from the issue's 60 / 55.
+DEMO_ACCURACY, DEMO_MACRO = 35.0, 33.0
 BIDEN_F_AVG, BIDEN_MACRO = 0.0, 0.0
-SPANISH_MACRO = 0.0
 
 
 def test_docs_table_is_the_quality_file():
