@@ -325,9 +325,9 @@ def default_predictions(name: str, rows, X: np.ndarray) -> np.ndarray:
     path = CACHE_DIR / "default-predictions" / f"{name}-{digest}.npy"
     if path.is_file():
         return np.load(path)
-    from nlp.stance import load_classifier
-
     import copy
+
+    from nlp.stance import load_classifier
 
     # Today's design, whatever the folder now holds: pair model x general head.
     clf = copy.copy(load_classifier(None))
