@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,6 +41,26 @@ REVIEW_BELOW = 0.5
 ADAPT_C = 30.0
 #: Languages the packaged English encoder handles.
 ENGLISH = frozenset({"en"})
+
+
+@runtime_checkable
+class StanceModel(Protocol):
+    """What every stance backend offers: probabilities per post for a claim, predictions
+    with needs-review and the reason a post is left unclassified, `adapt()` from a story's
+    labels, and the languages it reads."""
+
+    name: str
+    languages: frozenset[str]
+    review_below: float
+
+    def predict_proba(self, texts: Sequence[str], claim: str, *,
+                      embeddings: np.ndarray | None = None) -> np.ndarray: ...
+
+    def predict(self, texts: Sequence[str], claim: str, embeddings: np.ndarray | None = None,
+                *, languages: Sequence[str | None] | None = None) -> list[StancePrediction]: ...
+
+    def adapt(self, texts: Sequence[str], labels: Sequence[str], claim: str,
+              **options: Any) -> StanceModel: ...
 
 
 def target_key(claim: str) -> str:
@@ -480,9 +500,33 @@ _CACHE: dict[str, Any] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+#: Stance backends by name: each takes the rest of the spec (a path or model id) and options.
+#: `load_classifier` picks one from the spec; `backend:rest` names one explicitly.
+BACKENDS: dict[str, Callable[..., Any]] = {
+    "default": lambda rest, **options: EmbeddingStanceClassifier.load(DEFAULT_DIR, **options),
+    "folder": lambda rest, **options: EmbeddingStanceClassifier.load(rest, **options),
+    "hf": lambda rest, **options: TransformersStanceClassifier(rest, **options),
+    "nli": lambda rest, **options: TransformersStanceClassifier(rest, nli=True, **options),
+}
+
+
+def backend_for(spec: str) -> tuple[str, str]:
+    """(backend name, what it loads) for a spec: "default", "<backend>:<rest>", a folder with
+    a stance.json, or else a Hugging Face id or path."""
+    if spec == "default":
+        return "default", ""
+    name, sep, rest = spec.partition(":")
+    if sep and name in BACKENDS:
+        return name, rest
+    if (Path(spec) / "stance.json").is_file():
+        return "folder", spec
+    return "hf", spec
+
+
 def load_classifier(spec: Any = None, **options: Any):
     """A stance classifier from a spec: None/"default", a trained folder, an HF id or path,
-    "nli:<id or path>", or an object that already has `predict` (returned as is)."""
+    "nli:<id or path>" (any "<backend>:" of BACKENDS), or an object that already has
+    `predict` (returned as is)."""
     if spec is not None and hasattr(spec, "predict"):
         return spec
     key = "default" if spec in (None, "", "default") else str(spec)
@@ -490,14 +534,8 @@ def load_classifier(spec: Any = None, **options: Any):
     with _CACHE_LOCK:
         if cache_key in _CACHE:
             return _CACHE[cache_key]
-    if key == "default":
-        classifier = EmbeddingStanceClassifier.load(DEFAULT_DIR, **options)
-    elif key.startswith("nli:"):
-        classifier = TransformersStanceClassifier(key[4:], nli=True, **options)
-    elif (Path(key) / "stance.json").is_file():
-        classifier = EmbeddingStanceClassifier.load(key, **options)
-    else:
-        classifier = TransformersStanceClassifier(key, **options)
+    backend, rest = backend_for(key)
+    classifier = BACKENDS[backend](rest, **options)
     with _CACHE_LOCK:
         _CACHE[cache_key] = classifier
     return classifier
