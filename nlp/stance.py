@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,6 +41,26 @@ REVIEW_BELOW = 0.5
 ADAPT_C = 30.0
 #: Languages the packaged English encoder handles.
 ENGLISH = frozenset({"en"})
+
+
+@runtime_checkable
+class StanceModel(Protocol):
+    """What every stance backend offers: probabilities per post for a claim, predictions
+    with needs-review and the reason a post is left unclassified, `adapt()` from a story's
+    labels, and the languages it reads."""
+
+    name: str
+    languages: frozenset[str]
+    review_below: float
+
+    def predict_proba(self, texts: Sequence[str], claim: str, *,
+                      embeddings: np.ndarray | None = None) -> np.ndarray: ...
+
+    def predict(self, texts: Sequence[str], claim: str, embeddings: np.ndarray | None = None,
+                *, languages: Sequence[str | None] | None = None) -> list[StancePrediction]: ...
+
+    def adapt(self, texts: Sequence[str], labels: Sequence[str], claim: str,
+              **options: Any) -> StanceModel: ...
 
 
 def target_key(claim: str) -> str:
@@ -98,13 +118,20 @@ class EmbeddingStanceClassifier:
         standalone_from: int = 150,
         meta: dict[str, Any] | None = None,
         pair: Any = None,
+        general_model: Any = None,
+        multilingual: Any = None,
     ) -> None:
         self.encoder = encoder
         self.pair = pair
+        #: nlp.stance_general.GeneralModel: the no-labels prior when present.
+        self.general_model = general_model
+        #: nlp.stance_multilingual.MultilingualStance: posts in other languages.
+        self.multilingual = multilingual
         self.general = general
         self.targets = dict(targets or {})
         self.name = name
-        self.languages = frozenset(languages)
+        self.languages = frozenset(languages) | (
+            multilingual.languages if multilingual is not None else frozenset())
         self.review_below = review_below
         self.adapt_C = adapt_C
         self.standalone_from = standalone_from
@@ -135,7 +162,17 @@ class EmbeddingStanceClassifier:
             from nlp.stance_pair import PairModel
 
             pair = PairModel.load(directory, meta["pair"])
+        general_model = multilingual = None
+        if meta.get("general_model"):
+            from nlp.stance_general import FILE, GeneralModel
+
+            general_model = GeneralModel.load(directory / meta["general_model"].get("file", FILE))
+        if meta.get("multilingual"):
+            from nlp.stance_multilingual import MultilingualStance
+
+            multilingual = MultilingualStance.load(directory, meta["multilingual"])
         return cls(encoder, general, targets, name=meta.get("name", directory.name), pair=pair,
+                   general_model=general_model, multilingual=multilingual,
                    languages=frozenset(meta.get("languages", ["en"])),
                    review_below=float(review_below if review_below is not None
                                       else meta.get("review_below", REVIEW_BELOW)),
@@ -154,12 +191,51 @@ class EmbeddingStanceClassifier:
                             **{k: v.astype(np.float16) for k, v in arrays.items()})
         meta = {**self.meta, "format": FORMAT, "name": self.name, "encoder": encoder_spec,
                 "pair": self.pair.save(directory) if self.pair is not None else None,
-                "languages": sorted(self.languages), "review_below": self.review_below,
+                "general_model": self._save_general(directory),
+                "multilingual": self._save_multilingual(directory),
+                "languages": sorted(self.languages - (self.multilingual.languages
+                                                      if self.multilingual else frozenset())),
+                "review_below": self.review_below,
                 "adapt_C": self.adapt_C, "targets": prefixes}
         (directory / "stance.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return directory
 
+    def _save_general(self, directory: Path) -> dict | None:
+        if self.general_model is None:
+            return None
+        from nlp.stance_general import FILE
+
+        self.general_model.save(directory / FILE)
+        return {**self.meta.get("general_model", {}), "file": FILE}
+
+    def _save_multilingual(self, directory: Path) -> dict | None:
+        if self.multilingual is None:
+            return None
+        from nlp.stance_multilingual import FILE
+
+        self.multilingual.model.save(directory / FILE)
+        return {**self.meta.get("multilingual", {}), "file": FILE,
+                "languages": sorted(self.multilingual.languages)}
+
     # -- prediction ---------------------------------------------------------------------------
+
+    def prefetch(self, claims: Sequence[str], pairs: Sequence[tuple[str, str]] = ()) -> None:
+        """Embed many claims' hypotheses in one batched pass (and read many (claim, text)
+        pairs with the pair model, when it is used), so that scoring a file with hundreds of
+        targets does not pay one small encoder call per target."""
+        todo = list(dict.fromkeys(target_key(c) for c in claims))
+        with self._lock:
+            todo = [k for k in todo if k not in self._claims]
+        originals = {target_key(c): c for c in claims}
+        sentences = [h for k in todo for h in hypotheses(originals[k])]
+        if sentences:
+            vectors = self.encoder.encode(sentences)
+            width = len(vectors) // len(todo)
+            with self._lock:
+                for i, k in enumerate(todo):
+                    self._claims[k] = vectors[i * width : (i + 1) * width]
+        if pairs and self.pair is not None:
+            self.pair.read_pairs(pairs)
 
     def claim_vectors(self, claim: str) -> np.ndarray:
         key = target_key(claim)
@@ -186,6 +262,10 @@ class EmbeddingStanceClassifier:
         probabilities added, equal weights, nothing tuned): on SemEval targets held out in
         turn, F_avg 46.7 and macro-F1 51.7 against 45.4 / 48.5 for the pair model alone and
         41.9 / 46.3 for the general head alone. Without the texts, the general head's logits."""
+        if self.general_model is not None:
+            from nlp.stance_general import pair_inputs
+
+            return self.general_model.logits(pair_inputs(embeddings, self.claim_vectors(claim)))
         general = self.general_head_logits(embeddings, claim)
         if self.pair is not None and texts is not None:
             return log_softmax(self.pair.logits(list(texts), claim)) + log_softmax(general)
@@ -238,8 +318,26 @@ class EmbeddingStanceClassifier:
         languages: Sequence[str | None] | None = None,
     ) -> list[StancePrediction]:
         """One StancePrediction per text. `languages`, if given, gates unhandled languages."""
-        probs = self.predict_proba(texts, claim, embeddings=embeddings)
+        other = self.multilingual_rows(languages)
+        if other is None:
+            probs = self.predict_proba(texts, claim, embeddings=embeddings)
+        else:
+            probs = np.zeros((len(texts), 3), dtype=np.float32)
+            english = np.setdiff1d(np.arange(len(texts)), other)
+            if len(english):
+                probs[english] = self.predict_proba(
+                    [texts[i] for i in english], claim,
+                    embeddings=None if embeddings is None else np.asarray(embeddings)[english])
+            probs[other] = softmax(self.multilingual.logits([texts[i] for i in other], claim))
         return to_predictions(probs, self.review_below, languages, self.languages, texts)
+
+    def multilingual_rows(self, languages: Sequence[str | None] | None) -> np.ndarray | None:
+        """Indices of the posts the multilingual model reads (its languages, not English)."""
+        if self.multilingual is None or languages is None:
+            return None
+        rows = [i for i, lang in enumerate(languages)
+                if lang and lang not in ENGLISH and lang in self.multilingual.languages]
+        return np.array(rows, dtype=np.int64) if rows else None
 
     # -- adaptation -----------------------------------------------------------------------------
 
@@ -259,7 +357,9 @@ class EmbeddingStanceClassifier:
         clone = EmbeddingStanceClassifier(
             self.encoder, self.general, self.targets, name=self.name, languages=self.languages,
             review_below=self.review_below, adapt_C=self.adapt_C,
-            standalone_from=self.standalone_from, meta=self.meta, pair=self.pair)
+            standalone_from=self.standalone_from, meta=self.meta, pair=self.pair,
+            general_model=self.general_model, multilingual=self.multilingual)
+        clone.languages = self.languages
         clone._claims = self._claims
         if len(texts) == 0:
             return clone
@@ -400,9 +500,33 @@ _CACHE: dict[str, Any] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+#: Stance backends by name: each takes the rest of the spec (a path or model id) and options.
+#: `load_classifier` picks one from the spec; `backend:rest` names one explicitly.
+BACKENDS: dict[str, Callable[..., Any]] = {
+    "default": lambda rest, **options: EmbeddingStanceClassifier.load(DEFAULT_DIR, **options),
+    "folder": lambda rest, **options: EmbeddingStanceClassifier.load(rest, **options),
+    "hf": lambda rest, **options: TransformersStanceClassifier(rest, **options),
+    "nli": lambda rest, **options: TransformersStanceClassifier(rest, nli=True, **options),
+}
+
+
+def backend_for(spec: str) -> tuple[str, str]:
+    """(backend name, what it loads) for a spec: "default", "<backend>:<rest>", a folder with
+    a stance.json, or else a Hugging Face id or path."""
+    if spec == "default":
+        return "default", ""
+    name, sep, rest = spec.partition(":")
+    if sep and name in BACKENDS:
+        return name, rest
+    if (Path(spec) / "stance.json").is_file():
+        return "folder", spec
+    return "hf", spec
+
+
 def load_classifier(spec: Any = None, **options: Any):
     """A stance classifier from a spec: None/"default", a trained folder, an HF id or path,
-    "nli:<id or path>", or an object that already has `predict` (returned as is)."""
+    "nli:<id or path>" (any "<backend>:" of BACKENDS), or an object that already has
+    `predict` (returned as is)."""
     if spec is not None and hasattr(spec, "predict"):
         return spec
     key = "default" if spec in (None, "", "default") else str(spec)
@@ -410,14 +534,8 @@ def load_classifier(spec: Any = None, **options: Any):
     with _CACHE_LOCK:
         if cache_key in _CACHE:
             return _CACHE[cache_key]
-    if key == "default":
-        classifier = EmbeddingStanceClassifier.load(DEFAULT_DIR, **options)
-    elif key.startswith("nli:"):
-        classifier = TransformersStanceClassifier(key[4:], nli=True, **options)
-    elif (Path(key) / "stance.json").is_file():
-        classifier = EmbeddingStanceClassifier.load(key, **options)
-    else:
-        classifier = TransformersStanceClassifier(key, **options)
+    backend, rest = backend_for(key)
+    classifier = BACKENDS[backend](rest, **options)
     with _CACHE_LOCK:
         _CACHE[cache_key] = classifier
     return classifier

@@ -123,23 +123,28 @@ class PairModel:
     def _read(self, texts: Sequence[str], claim: str) -> None:
         """Run the pairs not yet memoised: each (claim, text) keeps its logits and its pooled
         vector (the pair's representation, which a story's correction head can use)."""
+        self.read_pairs([(claim, t) for t in texts])
+
+    def read_pairs(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Read many (claim, text) pairs, whatever their claims, in batches of similar length:
+        a file with hundreds of targets costs what one target with as many rows does."""
         import torch
 
-        missing = list(dict.fromkeys(t for t in texts if (claim, t) not in self._memo))
+        missing = list(dict.fromkeys(p for p in pairs if p not in self._memo))
         if len(self._memo) + len(missing) > 50_000:  # a long-running monitor keeps it bounded
             self._memo.clear()
-            missing = list(dict.fromkeys(texts))
-        order = sorted(missing, key=len)
+            missing = list(dict.fromkeys(pairs))
+        order = sorted(missing, key=lambda p: len(p[0]) + len(p[1]))
         self._scoring_dtype()
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
-                batch = self._batch([claim] * len(chunk), chunk)
+                batch = self._batch([c for c, _ in chunk], [t for _, t in chunk])
                 pooled = self._pool(self.model(**batch).last_hidden_state, batch["attention_mask"])
                 rows = self.head(pooled).float().numpy()
                 vectors = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-                for text, row, vector in zip(chunk, rows, vectors):
-                    self._memo[(claim, text)] = (row, vector.astype(np.float32))
+                for pair, row, vector in zip(chunk, rows, vectors):
+                    self._memo[pair] = (row, vector.astype(np.float32))
 
     def logits(self, texts: Sequence[str], claim: str) -> np.ndarray:
         """(len(texts), 3) logits in BUCKETS order."""

@@ -225,10 +225,24 @@ def evaluate(
     strategy: str = "active",
     seed: int = 0,
     embedded: Embedded | None = None,
+    batched: bool = True,
 ) -> dict:
     """Score a classifier on rows; with labels_per_target, simulate an editor per target first
-    and score only the rows the editor did not label."""
+    and score only the rows the editor did not label. `batched=False` reads one target at a
+    time (the previous way, kept for the benchmark)."""
+    if not hasattr(clf, "logits"):
+        # Any other backend (a Hugging Face stance or NLI model...): its probabilities.
+        if labels_per_target > 0:
+            raise ValueError("the simulated editor needs an embedding model (the default or "
+                             "a train-stance folder); score this backend without "
+                             "--labels-per-target")
+        return _evaluate_proba(clf, rows)
     X = (embedded or Embedded(rows, clf.encoder)).X
+    if batched and hasattr(clf, "prefetch"):
+        # One batched pass over every target's hypotheses and pairs, not one per target.
+        # The pair model is read only where it is used: with labels, or as the prior.
+        uses_pair = labels_per_target > 0 or getattr(clf, "general_model", None) is None
+        clf.prefetch(rows.targets, list(zip(rows.targets, rows.texts)) if uses_pair else ())
     y_true, y_pred = [], []
     per_target = {}
     for target in sorted(set(rows.targets)):
@@ -245,6 +259,20 @@ def evaluate(
                 else np.zeros(0, int))
         per_target[target] = scores(rows.labels[idx][keep], pred)
         y_true.append(rows.labels[idx][keep])
+        y_pred.append(pred)
+    result = scores(np.concatenate(y_true), np.concatenate(y_pred)) if y_true else scores([], [])
+    result["per_target"] = per_target
+    return result
+
+
+def _evaluate_proba(clf, rows: StanceRows) -> dict:
+    """Scores from `predict_proba`, one call per target."""
+    y_true, y_pred, per_target = [], [], {}
+    for target in sorted(set(rows.targets)):
+        idx = np.array([i for i, t in enumerate(rows.targets) if t == target])
+        pred = np.argmax(clf.predict_proba([rows.texts[i] for i in idx], target), 1)
+        per_target[target] = scores(rows.labels[idx], pred)
+        y_true.append(rows.labels[idx])
         y_pred.append(pred)
     result = scores(np.concatenate(y_true), np.concatenate(y_pred)) if y_true else scores([], [])
     result["per_target"] = per_target

@@ -273,6 +273,10 @@ def link_duplicates(store: Store, story: str) -> int:
     return linked
 
 
+#: Posts classified (embedded, predicted and saved) at a time.
+CLASSIFY_CHUNK = 1000
+
+
 def classify(
     store: Store, story: Story, *, classifier: Any = None, model: str | None = None,
     progress: Progress | None = None, redo: bool = False,
@@ -313,12 +317,16 @@ def classify(
                                                       f"language:{post.language}")))
         else:
             todo.append(post)
-    if todo:
+    name = getattr(classifier, "name", type(classifier).__name__)
+    # A large backlog is classified in bounded chunks, each saved before the next is read, so
+    # memory stays flat and an interrupted run keeps what it classified.
+    for start in range(0, len(todo), CLASSIFY_CHUNK):
+        chunk = todo[start : start + CLASSIFY_CHUNK]
         embeddings = None
         encoder = getattr(classifier, "encoder", None)
         if encoder is not None:
-            stored = store.embeddings(encoder.name, [p.id for p in todo])
-            missing = [p for p in todo if p.id not in stored]
+            stored = store.embeddings(encoder.name, [p.id for p in chunk])
+            missing = [p for p in chunk if p.id not in stored]
             if missing:
                 vectors = encoder.encode([p.text for p in missing], progress=progress)
                 fresh = {p.id: v for p, v in zip(missing, vectors)}
@@ -326,10 +334,18 @@ def classify(
                 stored.update(fresh)
             import numpy as np
 
-            embeddings = np.stack([stored[p.id] for p in todo])
-        predictions = classifier.predict([p.text for p in todo], story.claim, embeddings=embeddings)
-        results.extend((p.id, pred) for p, pred in zip(todo, predictions))
-    store.save_stances(story.slug, results, getattr(classifier, "name", type(classifier).__name__))
+            embeddings = np.stack([stored[p.id] for p in chunk])
+        options = {}
+        if getattr(classifier, "multilingual", None) is not None:
+            # Posts in the multilingual model's languages are read by it, not left unclassified.
+            options["languages"] = [p.language for p in chunk]
+        predictions = classifier.predict([p.text for p in chunk], story.claim,
+                                         embeddings=embeddings, **options)
+        done = list(zip((p.id for p in chunk), predictions))
+        store.save_stances(story.slug, done, name)
+        for _, prediction in done:
+            counts[prediction.label] = counts.get(prediction.label, 0) + 1
+    store.save_stances(story.slug, results, name)
     for _, prediction in results:
         counts[prediction.label] = counts.get(prediction.label, 0) + 1
     return counts

@@ -371,3 +371,55 @@ def test_review_threshold_can_be_set_when_loading():
     from nlp.stance import load_classifier
 
     assert load_classifier(None, review_below=0.7).review_below == 0.7
+
+
+@pytest.fixture(scope="module")
+def backends(tmp_path_factory):
+    """One classifier per backend of nlp.stance.BACKENDS: the shipped default, a train-stance
+    folder, and tiny random Hugging Face stance and NLI models (no weights offline)."""
+    from nlp.stance import BACKENDS, load_classifier
+    from nlp.stance_train import StanceRows, train
+
+    tmp = tmp_path_factory.mktemp("backends")
+    rows = StanceRows([CLAIM] * len(POSTS) * 3, POSTS * 3,
+                      np.array([BUCKETS.index(g) for g in GOLD] * 3))
+    folder = tmp / "folder"
+    train(rows, min_target_rows=10).save(folder)
+    out = {
+        "default": load_classifier(None),
+        "folder": load_classifier(str(folder)),
+        "hf": load_classifier(_tiny_hf_model(tmp / "hf", {0: "AGAINST", 1: "FAVOR", 2: "NONE"})),
+        "nli": load_classifier("nli:" + _tiny_hf_model(
+            tmp / "nli", {0: "contradiction", 1: "neutral", 2: "entailment"})),
+    }
+    assert set(out) == set(BACKENDS)
+    return out
+
+
+@pytest.mark.parametrize("backend", ["default", "folder", "hf", "nli"])
+def test_every_backend_keeps_the_stance_contract(backends, backend):
+    from nlp.stance import StanceModel
+    from nlp.stance_train import StanceRows, evaluate
+
+    clf = backends[backend]
+    assert isinstance(clf, StanceModel) and clf.name and "en" in clf.languages
+    probs = clf.predict_proba(POSTS, CLAIM)
+    assert probs.shape == (len(POSTS), 3) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    preds = clf.predict(POSTS[:2] + ["  ", "Quin estadi!"], CLAIM,
+                        languages=["en", "en", "en", "ca"])
+    assert [p.label in BUCKETS for p in preds[:2]] == [True, True]
+    assert (preds[2].label, preds[2].reason) == (UNCLASSIFIED, "empty")
+    assert (preds[3].label, preds[3].reason) == (UNCLASSIFIED, "language:ca")
+    adapted = clf.adapt(POSTS, GOLD, CLAIM)
+    assert isinstance(adapted, StanceModel) and adapted.name.endswith("+labels")
+    # eval-stance scores any backend with no labels.
+    rows = StanceRows([CLAIM] * len(POSTS), POSTS, np.array([BUCKETS.index(g) for g in GOLD]))
+    assert evaluate(clf, rows)["n"] == len(POSTS)
+
+
+def test_the_simulated_editor_needs_an_embedding_backend(backends):
+    from nlp.stance_train import StanceRows, evaluate
+
+    rows = StanceRows([CLAIM] * len(POSTS), POSTS, np.array([BUCKETS.index(g) for g in GOLD]))
+    with pytest.raises(ValueError, match="embedding model"):
+        evaluate(backends["hf"], rows, labels_per_target=2)

@@ -294,3 +294,100 @@ PRIOR_F_AVG, PRIOR_MACRO = 45.0, 49.0
 # random 55.3 F_avg; the prior 46.9 / 51.0, the pair model alone 45.7 / 46.6, VAST fold 0 63.1.
 PAIR_FEW_F_AVG, PAIR_FEW_MACRO = 48.0, 50.0
 PAIR_FEW_POOLED_F_AVG, PAIR_FEW_POOLED_MACRO = 61.0, 59.5
+
+
+# -- Stance v2: the general and multilingual models (measured, not shipped) -----------------
+# Figures live in one file, nlp/weights/stance/quality.json, written by the measuring runs
+# (python -m nlp.stance_general --loo, python -m nlp.stance_multilingual --eval). Neither
+# model beat what ships (the table takes ~40,000 texts to embed, 15-20 minutes here), so
+# they are recorded, not shipped, and not re-run here. These tests pin what the shipped
+# default scores on data it never trained on: the demo story and a research-only set.
+
+EXTRA = STANCE / "extra"
+
+
+def quality():
+    import json
+
+    from nlp.stance import DEFAULT_DIR
+
+    return json.loads((DEFAULT_DIR / "quality.json").read_text(encoding="utf-8"))
+
+
+def test_quality_file_records_each_held_out_set_and_both_baselines():
+    table = quality()["leave_one_data_set_out"]["table"]
+    for name in ("semeval2016", "covid19", "pstance", "multitarget", "vast_dev", "demo"):
+        for model in ("ours", "frozen_lr", "default"):
+            assert {"F_avg", "macro_f1", "accuracy", "n"} <= set(table[name][model]), (name, model)
+
+
+@pytest.mark.slow
+def test_shipped_default_on_the_demo_story_with_no_labels():
+    """`demo --editor-labels 0`: the no-labels prior on the sample's posts, tagged by
+    language as the pipeline tags them: the 10 Spanish ones stay unclassified (language:es),
+    the 199 English ones are scored against the team's labels."""
+    from nlp.stance import load_classifier
+    from nlp.stance_general import demo_rows
+    from nlp.stance_train import scores
+    from reactions.models import BUCKETS, UNCLASSIFIED
+
+    rows, languages = demo_rows(english_only=False)
+    preds = load_classifier(None).predict(rows.texts, rows.targets[0], languages=languages)
+    english = [i for i, lang in enumerate(languages) if lang in (None, "en")]
+    assert all(preds[i].reason == "language:es" and preds[i].label == UNCLASSIFIED
+               for i in range(len(preds)) if i not in english)
+    result = scores(rows.labels[english], np.array([BUCKETS.index(preds[i].label) for i in english]))
+    print("demo, no labels", result)
+    assert result["accuracy"] >= DEMO_ACCURACY and result["macro_f1"] >= DEMO_MACRO, result
+
+
+@pytest.mark.skipif(not (EXTRA / "election2020_biden_kawintiranon.csv").is_file(),
+                    reason="no extra stance data")
+@pytest.mark.slow
+def test_shipped_default_on_a_set_it_never_trained_on():
+    """Kawintiranon's Biden tweets are research-only: evaluated, never trained on."""
+    from nlp.stance import load_classifier
+    from nlp.stance_train import evaluate, read_rows
+
+    result = evaluate(load_classifier(None), read_rows([EXTRA / "election2020_biden_kawintiranon.csv"]))
+    assert_floor(result, BIDEN_F_AVG, BIDEN_MACRO, "election-2020 Biden, never trained on")
+
+
+# The default on the demo story's 199 English posts, no labels: 37.7 / 35.9 (accuracy /
+# macro-F1, the "demo" row of quality.json), far from the issue's 60 / 55.
+DEMO_ACCURACY, DEMO_MACRO = 35.0, 33.0
+# The default on Kawintiranon's 663 Biden tweets (research-only, never trained on): 26.1 / 35.7.
+BIDEN_F_AVG, BIDEN_MACRO = 24.0, 33.0
+
+
+def test_docs_table_is_the_quality_file():
+    """docs/stance.md shows the figures of quality.json, not a stale copy."""
+    from nlp.stance_general import quality_table
+    from tests.conftest import ROOT
+
+    assert quality_table(quality()) in (ROOT / "docs" / "stance.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_many_labels_beat_frozen_lr_in_the_same_run(data, encoder):
+    """Per-target heads (penalty by cross-validation on the training rows only) against a
+    plain logistic regression per target on the same frozen MiniLM embeddings, SemEval
+    train -> val, in one run. Measured: 72.8 / 73.3 against 66.6 / 68.3 (F_avg / macro-F1);
+    a class-balanced logistic regression scored 72.2 / 73.4, level with the heads."""
+    from sklearn.linear_model import LogisticRegression
+
+    from nlp.stance_train import Embedded, evaluate, scores, train
+
+    train_rows, val = data["train"], data["val"]
+    ours = evaluate(train(train_rows, encoder=encoder), val, embedded=Embedded(val, encoder))
+    X_train, X_val = encoder.encode(train_rows.texts), encoder.encode(val.texts)
+    y_true, y_pred = [], []
+    for target in sorted(set(train_rows.targets)):
+        a = [i for i, t in enumerate(train_rows.targets) if t == target]
+        b = [i for i, t in enumerate(val.targets) if t == target]
+        model = LogisticRegression(max_iter=1000).fit(X_train[a], train_rows.labels[a])
+        y_true.append(val.labels[b])
+        y_pred.append(model.predict(X_val[b]))
+    baseline = scores(np.concatenate(y_true), np.concatenate(y_pred))
+    print("many labels", ours["F_avg"], ours["macro_f1"], "frozen+LR", baseline)
+    assert ours["F_avg"] >= baseline["F_avg"] + 3 and ours["macro_f1"] >= baseline["macro_f1"] + 2

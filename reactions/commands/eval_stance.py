@@ -7,7 +7,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", nargs="+", required=True, metavar="CSV",
                         help="CSV files with target,text,label to score on")
     parser.add_argument("--model", default=None, metavar="DIR",
-                        help="a train-stance folder (default: the packaged model)")
+                        help="a train-stance folder, a Hugging Face stance model, or nli:MODEL "
+                        "(default: the packaged model); --labels-per-target needs the first two")
     parser.add_argument("--labels-per-target", type=int, default=0, metavar="N",
                         help="simulate an editor who labels N posts per target first; the rest is scored")
     parser.add_argument("--strategy", choices=("active", "random"), default="active",
@@ -19,13 +20,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
-    from nlp.stance import EmbeddingStanceClassifier, load_classifier
+    from nlp.stance import load_classifier
     from nlp.stance_train import evaluate, read_rows
 
     rows = read_rows(args.data)
     clf = load_classifier(args.model)
-    if not isinstance(clf, EmbeddingStanceClassifier):
-        raise ValueError("eval-stance scores models made by train-stance or the default")
     result = evaluate(clf, rows, labels_per_target=args.labels_per_target,
                       strategy=args.strategy, seed=args.seed)
     if args.json:

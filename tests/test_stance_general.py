@@ -1,0 +1,188 @@
+"""The general stance model, the multilingual route, token-bucketed encoding and chunked
+classification. Offline and fast: tiny fakes where the real weights would be slow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reactions.models import BUCKETS, UNCLASSIFIED
+
+
+def test_balance_gives_each_data_set_and_class_the_same_weight():
+    from nlp.stance_general import balance
+
+    # A big set of 900 rows and a small one of 30, classes uneven within each.
+    sets = ["big"] * 900 + ["small"] * 30
+    y = np.array([0] * 600 + [1] * 200 + [2] * 100 + [0] * 10 + [1] * 10 + [2] * 10)
+    w = balance(sets, y)
+    big, small = w[:900].sum(), w[900:].sum()
+    assert big == pytest.approx(small, rel=1e-6)
+    per_class = [w[y == c].sum() for c in range(3)]
+    assert np.allclose(per_class, per_class[0])
+    assert w.sum() == pytest.approx(len(y))
+
+
+def test_balance_evens_out_a_class_that_some_sets_lack():
+    from nlp.stance_general import balance
+
+    sets = ["no-none"] * 20 + ["all"] * 30
+    y = np.array([0] * 10 + [1] * 10 + [0] * 10 + [1] * 10 + [2] * 10)
+    w = balance(sets, y)
+    per_class = [w[y == c].sum() for c in range(3)]
+    assert np.allclose(per_class, per_class[0])
+
+
+def _toy(n=600, d=8, seed=0):
+    """Posts whose stance is the sign of their agreement with the claim, or none when off
+    topic: learnable from pair features, not from the post alone."""
+    rng = np.random.default_rng(seed)
+    claims = rng.normal(size=(6, d))
+    claims /= np.linalg.norm(claims, axis=1, keepdims=True)
+    which = rng.integers(0, 6, n)
+    y = rng.integers(0, 3, n)
+    sign = np.where(y == 0, 1.0, -1.0)[:, None]
+    posts = np.where(y[:, None] == 2, rng.normal(size=(n, d)),
+                     sign * claims[which] * 3 + rng.normal(size=(n, d)) * 0.5)
+    posts /= np.linalg.norm(posts, axis=1, keepdims=True)
+    return posts.astype(np.float32), claims.astype(np.float32), which, y
+
+
+def _claim_vectors(claim):
+    from nlp.stance_heads import TEMPLATES
+
+    # Template sentences all equal to the claim (enough for a toy), then the bare claim.
+    return np.repeat(claim[None], len(TEMPLATES) + 1, axis=0)
+
+
+def test_general_model_learns_stance_on_unseen_claims_and_round_trips(tmp_path):
+    from nlp.stance_general import GeneralModel, balance, fit_general, pair_inputs
+
+    posts, claims, which, y = _toy()
+    train = which < 4  # claims 4 and 5 are never seen in training
+    X = np.vstack([pair_inputs(posts[[i]], _claim_vectors(claims[which[i]]))
+                   for i in range(len(y))])
+    model = fit_general(X[train], y[train], balance(["toy"] * int(train.sum()), y[train]),
+                        epochs=30, seeds=(0, 1))
+    accuracy = float((model.logits(X[~train]).argmax(1) == y[~train]).mean())
+    assert accuracy > 0.8, accuracy
+    model.save(tmp_path / "g.npz")
+    again = GeneralModel.load(tmp_path / "g.npz")
+    assert np.abs(again.logits(X[:20]) - model.logits(X[:20])).max() < 0.05  # fp16 on disk
+    assert len(again.layers) == 2
+
+
+class _FakeEncoder:
+    name = "fake"
+    dim = 8
+
+    def encode(self, texts, progress=None):
+        rng = np.random.default_rng(abs(hash(tuple(texts))) % 2**32)
+        v = rng.normal(size=(len(texts), self.dim)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+class _FakeMultilingual:
+    languages = frozenset({"es"})
+
+    def __init__(self):
+        self.seen = []
+
+    def logits(self, texts, claim):
+        self.seen += list(texts)
+        return np.tile(np.array([[5.0, 0.0, 0.0]], dtype=np.float32), (len(texts), 1))
+
+
+def _classifier(**options):
+    from nlp.stance import EmbeddingStanceClassifier
+    from nlp.stance_heads import LinearHead
+
+    # The general head reads pair_features: 15 similarities then the d-dim product.
+    general = LinearHead(np.zeros((15 + _FakeEncoder.dim, 3), np.float32),
+                         np.zeros(3, np.float32))
+    return EmbeddingStanceClassifier(_FakeEncoder(), general, **options)
+
+
+def test_the_general_model_is_the_no_labels_prior():
+    from nlp.stance_general import GeneralModel, pair_inputs
+
+    d = 8
+    layer = {"w1": np.eye(3 * d + 15, 4, dtype=np.float32), "b1": np.zeros(4, np.float32),
+             "w2": np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], np.float32),
+             "b2": np.zeros(3, np.float32)}
+    model = GeneralModel([layer], np.zeros(3 * d + 15, np.float32), np.ones(3 * d + 15, np.float32))
+    clf = _classifier(general_model=model)
+    posts = ["one", "two", "three"]
+    X = clf.encoder.encode(posts)
+    expected = model.logits(pair_inputs(X, clf.claim_vectors("a claim")))
+    assert np.allclose(clf.logits(X, "a claim", posts), expected)
+    assert np.allclose(clf.logits(X, "a claim"), expected)  # texts are not needed
+
+
+def test_other_languages_go_to_the_multilingual_model_and_unknown_ones_stay_out():
+    multilingual = _FakeMultilingual()
+    clf = _classifier(multilingual=multilingual)
+    assert clf.languages == frozenset({"en", "es"})
+    preds = clf.predict(["Great stadium!", "¡Qué buen estadio!", "Quin estadi!", " "],
+                        "The stadium", languages=["en", "es", "ca", "es"])
+    assert preds[0].label in BUCKETS
+    assert preds[1].label == "supporters" and preds[1].scores["supporters"] > 0.9
+    assert preds[2].label == UNCLASSIFIED and preds[2].reason == "language:ca"
+    assert preds[3].label == UNCLASSIFIED and preds[3].reason == "empty"
+    assert "Great stadium!" not in multilingual.seen and "Quin estadi!" not in multilingual.seen
+    # The story's adapted classifier keeps the route.
+    adapted = clf.adapt(["Great stadium!"], ["supporters"], "The stadium")
+    assert adapted.multilingual is multilingual and "es" in adapted.languages
+
+
+def test_prefetch_embeds_every_claim_in_one_call():
+    clf = _classifier()
+    calls = []
+    encode = clf.encoder.encode
+    clf.encoder.encode = lambda texts, progress=None: calls.append(len(texts)) or encode(texts)
+    claims = [f"claim {i}" for i in range(50)] + ["Claim 1", "claim 2."]
+    clf.prefetch(claims)
+    assert len(calls) == 1
+    before = len(calls)
+    for claim in claims:
+        clf.claim_vectors(claim)
+    assert len(calls) == before  # all cached, by target key
+
+
+def test_encoder_batches_are_token_bucketed_and_match_the_old_batching():
+    from nlp.embed import BUCKETS as LENGTHS
+    from nlp.embed import TOKENS_PER_BATCH, load_encoder
+
+    encoder = load_encoder(None)
+    texts = ["short", "", "a much longer post about the new stadium and what it costs " * 4,
+             "medium length post about it"] * 40 + ["word " * 300]
+    seen = []
+    for idx, batch in encoder.batches(texts):
+        rows, width = batch["input_ids"].shape
+        assert width in LENGTHS or width == encoder.max_length
+        assert rows * width <= max(TOKENS_PER_BATCH, width)
+        assert int(batch["attention_mask"].sum(1).max()) <= width
+        seen += list(idx)
+    assert sorted(seen) == list(range(len(texts)))
+    a, b = encoder.encode(texts), encoder.encode_by_characters(texts)
+    assert (a * b).sum(1).min() > 0.99
+
+
+def test_classify_saves_a_large_backlog_in_bounded_chunks(sqlite_store, story, monkeypatch,
+                                                          keyword_classifier):
+    from reactions import pipeline
+    from reactions.models import Post
+
+    sqlite_store.save_story(story)
+    posts = [Post(platform="test", native_id=str(i), text=f"I support it {i}", language="en")
+             for i in range(7)]
+    sqlite_store.upsert_posts(story.slug, posts)
+    calls = []
+    predict = keyword_classifier.predict
+    keyword_classifier.predict = lambda texts, claim, embeddings=None: (
+        calls.append(len(texts)) or predict(texts, claim))
+    monkeypatch.setattr(pipeline, "CLASSIFY_CHUNK", 3)
+    counts = pipeline.classify(sqlite_store, story, classifier=keyword_classifier)
+    assert calls == [3, 3, 1]
+    assert counts == {"supporters": 7}
+    assert sqlite_store.posts_without_stance(story.slug) == []
