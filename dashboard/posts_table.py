@@ -108,9 +108,10 @@ def render(slug: str, filters: Filters) -> None:
     fmt_col, button_col = st.columns([1, 3])
     fmt = fmt_col.selectbox("Download format", export.FORMATS, key="download_format")
     button_col.write("")
+    store = queries.get_store()
     button_col.download_button(
         f"Download all {ui.number(total)} matching posts",
         # Written when clicked, not on every rerun; the callable runs outside the script.
-        data=lambda store=queries.get_store(): export.export_bytes(store, query, fmt),
+        data=lambda: export.export_bytes(store, query, fmt),
         file_name=f"{slug}-posts.{fmt}", mime=export.MIME[fmt], key="download_posts",
         on_click="ignore")

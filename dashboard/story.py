@@ -5,14 +5,13 @@ as HTML. The only write here is an editor's correction of a post's bucket, store
 human label apart from the model's.
 """
 
-from datetime import datetime
 
 import altair as alt
 import streamlit as st
 
 from dashboard import posts_table, queries, ui
 from nlp.summarize import largest_remainder
-from reactions.models import BUCKETS, utcnow
+from reactions.models import BUCKETS
 from reactions.render import counts_line, escape_markdown, render_summary, safe_url, stance_caveat
 
 COLORS = ui.altair_scale()
@@ -63,17 +62,6 @@ elif not queries.human_labels(slug):
     st.caption(ui.COLD_START_CAVEAT)
 
 
-def _age(when: datetime) -> str:
-    minutes = int((utcnow() - when).total_seconds() // 60)
-    if minutes < 1:
-        return "just now"
-    if minutes < 120:
-        return f"{minutes} minutes ago"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} hours ago"
-    return f"{minutes // 1440} days ago"
-
-
 # The paragraph of the window the tiles show, so both state the same numbers.
 summary, stale = queries.window_summary(slug, window)
 since = {"last 6 hours": "6h", "last 24 hours": "1d", "last 7 days": "7d", "last 30 days": "30d"}
@@ -94,7 +82,7 @@ else:
         st.warning(caveat)  # our own words, not post text
     period = ((summary.payload or {}).get("period") or {}).get("words")
     st.caption(escape_markdown(
-        (f"{period} · " if period else "") + f"Written by {summary.writer}, {_age(summary.created_at)} "
+        (f"{period} · " if period else "") + f"Written by {summary.writer}, {ui.ago(summary.created_at)} "
         f"({summary.created_at:%Y-%m-%d %H:%M} UTC) · {counts_line(summary)}"))
     st.caption("Copy it with the button at the top right of each box.")
     for tab, fmt, language in zip(st.tabs(["Text", "Markdown", "HTML"]),
