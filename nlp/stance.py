@@ -26,8 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from nlp.stance_heads import (LinearHead, fit_head, hypotheses, log_softmax, pair_features,
-                              softmax)
+from nlp.stance_heads import LinearHead, fit_head, hypotheses, log_softmax, pair_features, softmax
 from reactions.models import BUCKETS, UNCLASSIFIED, StancePrediction, normalize_label
 
 DEFAULT_DIR = Path(__file__).parent / "weights" / "stance"

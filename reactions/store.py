@@ -208,7 +208,6 @@ class Store:
         """Bring the schema up to the newest migration (a no-op when it is current)."""
         from alembic import command
         from alembic.config import Config
-
         from alembic.runtime.migration import MigrationContext
 
         with self.engine.begin() as conn:

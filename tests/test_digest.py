@@ -331,7 +331,7 @@ def test_two_senders_at_once_send_one_digest(db_url, smtp):
     store.close()
 
 
-def test_the_digests_page_shows_an_unknown_send(seeded):
+def test_the_digests_page_shows_an_unknown_send(seeded):  # noqa: F811 (the fixture)
     from tests.test_dashboard import app
 
     store, story = seeded

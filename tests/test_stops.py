@@ -53,7 +53,8 @@ def _stop_in_time(process: subprocess.Popen, sig=signal.SIGTERM) -> float:
     except subprocess.TimeoutExpired:
         process.kill()
         out = process.communicate()[0]
-        raise AssertionError(f"still running {EXIT_WITHIN:.0f}s after the signal:\n{out}")
+        raise AssertionError(
+            f"still running {EXIT_WITHIN:.0f}s after the signal:\n{out}") from None
     return time.monotonic() - started
 
 

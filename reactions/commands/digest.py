@@ -22,8 +22,15 @@ def run(args) -> int:
 
     from reactions.commands._common import open_store
     from reactions.config import get_settings
-    from reactions.digest import (add_subscription, build_digest, list_subscriptions,
-                                  period_key, send_digest, validate_address, validate_cron)
+    from reactions.digest import (
+        add_subscription,
+        build_digest,
+        list_subscriptions,
+        period_key,
+        send_digest,
+        validate_address,
+        validate_cron,
+    )
     from reactions.models import utcnow
     from reactions.notify import Mailer
 

@@ -46,11 +46,10 @@ def run(args) -> int:
     from celery.signals import worker_ready, worker_shutting_down
 
     from reactions.commands._common import open_store
+    from reactions.heartbeat import WORKER, Heartbeat
     from reactions.leases import close_interrupted_runs
     from reactions.worker.app import configure_from_settings
     from reactions.worker.tasks import STOP
-
-    from reactions.heartbeat import WORKER, Heartbeat
 
     store = open_store(settings)
     close_interrupted_runs(store)  # migrates the store first, once
