@@ -99,6 +99,60 @@ def test_digest_mime_structure_parts_inline_image_and_escaping(sqlite_store, smt
     assert set(row["summary"]["shares"]) == {"supporters", "skeptics", "neutral"}
 
 
+def test_digest_shows_the_paragraph_evidence_and_sources_as_blurb_does(sqlite_url, smtp,
+                                                                        monkeypatch, capsys):
+    import html as htmllib
+    import re
+
+    monkeypatch.setenv("REACTIONS_DATABASE_URL", sqlite_url)
+    store = Store(sqlite_url)
+    story = seed(store)
+    assert digests.send_digest(store, subscription(store, story.slug)) == "sent"
+    message = smtp.messages[0]
+    text = message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
+    html = message.get_body(preferencelist=("html",)).get_content()
+    with store.engine.connect() as conn:
+        by_url = {r.url: r.text for r in conn.execute(sa.select(t.posts.c.url, t.posts.c.text))}
+
+    # Text part: citation numbers run 1..N across paragraph and evidence, then every number
+    # is listed once under Sources, with its link or without one (javascript: is withheld).
+    body, sources = text.split("\nSources:\n", 1)
+    cited = list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", body)))
+    assert len(cited) >= 5 and cited == list(range(1, len(cited) + 1))
+    listed = dict(re.findall(r"^\[(\d+)\] (\S.*)$", sources.split("\n\n")[0], re.M))
+    assert [int(n) for n in listed] == cited
+    assert "(no web link)" in listed.values() and "javascript:" not in text
+
+    # HTML part: each [n] links to the post it quotes, and the source list agrees.
+    marks = re.findall(r"\u201c([^\u201d]*)\u201d<sup><a href=\"([^\"]+)\"[^>]*>\[(\d+)\]</a>", html)
+    assert len(marks) >= 5
+    html_sources = dict(re.findall(r"\[(\d+)\] <a href=\"([^\"]+)\"", html))
+    for quote, url, n in marks:
+        assert htmllib.unescape(quote) in by_url[url]
+        assert html_sources[n] == url == listed[n]
+    # The hostile post is quoted with its number, escaped, and never linked.
+    assert re.search(r"&lt;script&gt;[^<]*\u201d<sup>\[\d+\]</sup>", html)
+    assert "<script" not in html and SCRIPT in body
+
+    # Shares sum to 100, in the counts line and in the table; counts agree with each other.
+    counts_line = next(line for line in body.splitlines() if line.startswith("supporters "))
+    shares = {b: (int(n), int(p)) for b, n, p in re.findall(r"(\w+) (\d+) \((\d+)%\)",
+                                                            counts_line)}
+    assert sum(p for _, p in shares.values()) == 100
+    table = {m[0].lower(): (int(m[1]), int(m[2])) for m in
+             re.findall(r"^  (Supporters|Skeptics|Neutral)\s+(\d+)\s+(\d+)%", text, re.M)}
+    assert table == shares
+
+    # `blurb --since 1d` prints the same paragraph, evidence and numbers.
+    assert main(["blurb", story.slug, "--since", "1d"]) == 0
+    blurb = capsys.readouterr().out
+    paragraph, evidence = blurb.split("\n\n")[1:3]
+    assert paragraph in body and evidence in body and counts_line in blurb
+    for line in blurb.split("Sources:\n", 1)[1].strip().splitlines():
+        assert line in sources
+    store.close()
+
+
 def test_change_since_the_last_digest(sqlite_store, smtp):
     story = seed(sqlite_store)
     sub = subscription(sqlite_store, story.slug)
