@@ -322,7 +322,7 @@ def summary_for_digest(store: Store, story: Any, window: Any, now: datetime) -> 
 SENDING_TIMEOUT = timedelta(minutes=15)
 UNKNOWN_HELP = ("the message may or may not have reached the mail server; check the "
                 "recipient's mailbox for its Message-ID, then mark it sent or resend it "
-                "(reactions.digest.resolve_unknown)")
+                "(`reactions digest --resolve ID --arrived yes|no`, ID from `reactions status`)")
 
 
 def _message_id(sub_id: int, key: str) -> str:

@@ -385,6 +385,63 @@ def test_two_senders_at_once_send_one_digest(db_url, smtp):
     store.close()
 
 
+def test_cli_status_lists_unknown_digests_and_resolve_settles_them(sqlite_url, smtp,
+                                                                     monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("REACTIONS_DATABASE_URL", sqlite_url)
+    store = Store(sqlite_url)
+    story = seed(store)
+    sub = subscription(store, story.slug)
+    ids = {}
+    with store.begin() as conn:
+        for key in ("2025-11-24", "2025-11-25"):
+            ids[key] = conn.execute(sa.insert(t.digests).values(
+                subscription_id=sub["id"], period_key=key, status="unknown", attempts=1,
+                message_id=f"<digest.{key}@reactions.local>", claimed_at=utcnow(),
+                error="dropped")).inserted_primary_key[0]
+    first, second = ids["2025-11-24"], ids["2025-11-25"]
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert f"digest {first} seeded to editor@example.org (daily, 2025-11-24)" in out
+    assert "<digest.2025-11-24@reactions.local>" in out
+    assert f"--resolve {second} --arrived yes|no" in out
+    assert "seeded/hackernews" in out  # the sources are still listed
+    assert main(["status", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    unknown = [r for r in rows if r["kind"] == "digest"]
+    assert [(r["digest_id"], r["state"], r["address"]) for r in unknown] == [
+        (first, "unknown", "editor@example.org"), (second, "unknown", "editor@example.org")]
+    assert {r["kind"] for r in rows} == {"source", "digest"}
+
+    # Not received: it leaves the list and may be sent again, with its Message-ID.
+    assert main(["digest", "--resolve", str(first), "--arrived", "no"]) == 0
+    assert "not received" in capsys.readouterr().out
+    assert [d["id"] for d in digests.unknown_digests(store)] == [second]
+    assert digests.send_digest(store, sub, key="2025-11-24") == "sent"
+    assert smtp.messages[0]["Message-ID"].strip() == "<digest.2025-11-24@reactions.local>"
+    # Arrived: recorded as sent, never sent again.
+    assert main(["digest", "--resolve", str(second), "--arrived", "yes"]) == 0
+    assert "recorded as sent" in capsys.readouterr().out
+    assert digests.unknown_digests(store) == []
+    assert digests.send_digest(store, sub, key="2025-11-25") == "already sent"
+    assert len(smtp.messages) == 1
+    assert main(["status"]) == 0
+    assert "outcome unknown" not in capsys.readouterr().out
+
+    # Bad input: a clear error, nothing changed.
+    assert main(["digest", "--resolve", str(second), "--arrived", "no"]) == 2
+    assert main(["digest", "--resolve", str(second)]) == 2
+    assert main(["digest", "--resolve", str(second), "--arrived", "no", "--story", "seeded"]) == 2
+    assert main(["digest", "--to", "a@example.org"]) == 2
+    err = capsys.readouterr().err
+    assert "no unknown outcome" in err and "go together" in err
+    assert "only --arrived" in err and "--story STORY and --to ADDRESS are required" in err
+    assert {d["status"] for d in digests.digest_history(store)} == {"sent"}
+    store.close()
+
+
 def test_the_digests_page_shows_an_unknown_send(seeded):
     from tests.test_dashboard import app
 
