@@ -46,7 +46,7 @@ for d in digests.unknown_digests(store):  # never resent blindly: someone has to
         f"Digest #{d['id']} ({d['story']}, {d['period_key']}) to {d['address']} may or may "
         f"not have arrived: the send was interrupted after the message was handed over. "
         f"Look for Message-ID {d['message_id']} in that mailbox; it is not resent until "
-        f"resolved (reactions.digest.resolve_unknown)."))
+        f"resolved (reactions digest --resolve {d['id']} --arrived yes|no)."))
 subscriptions = digests.list_subscriptions(store)
 if subscriptions:
     st.dataframe([{

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from reactions import aggregates
 from reactions import schema as t
 from reactions.models import BUCKETS, Story, utcnow
-from reactions.render import safe_url, stance_caveat
+from reactions.render import safe_url, summary_parts
 from reactions.store import Store
 
 log = logging.getLogger(__name__)
@@ -208,10 +208,13 @@ def chart_png(store: Store, story: str, since: datetime, until: datetime,
     return vl_convert.vegalite_to_png(chart.to_json(), scale=1)
 
 
-def _share_rows(counts: dict[str, int], now: dict[str, float], before: dict | None) -> list[dict]:
+def _share_rows(counts: dict[str, int], before: dict | None) -> list[dict]:
+    from nlp.summarize import largest_remainder
+
+    percents = largest_remainder({b: counts.get(b, 0) for b in BUCKETS})  # they sum to 100
     rows = []
     for bucket in BUCKETS:
-        percent = round(100 * now[bucket])
+        percent = percents[bucket]
         if before is None or bucket not in before:
             change, direction, text = None, "same", "first digest"
         else:
@@ -265,15 +268,22 @@ def build_digest(
         "subject": subject, "story": story, "address": address,
         "period_label": period.capitalize(), "period_noun": "day" if period == "daily" else "week",
         "window_start": start, "window_end": now,
-        "paragraph": summary.paragraph if summary else None,
+        # The paragraph, its evidence and its numbered sources, as `blurb --since` shows them.
+        "summary": summary_parts(summary, "text") if summary else None,
         "writer": summary.writer if summary else None,
         "written_at": summary.created_at if summary else None,
-        "caveat": stance_caveat(summary) if summary else None,
-        "shares": _share_rows(counts, shares, before), "quotes": quotes,
+        "shares": _share_rows(counts, before), "quotes": quotes,
         "failed_sources": failed, "dashboard_url": safe_url(settings.dashboard_url),
         "chart_cid": chart_cid[1:-1] if chart_cid else None,
     }
     text = _environment(html=False).get_template("digest.txt.j2").render(**context)
+    if summary:  # escaped and linked by reactions.render; marked safe for autoescaping
+        from markupsafe import Markup
+
+        parts = summary_parts(summary, "html")
+        context["summary"] = {**parts, **{k: Markup(parts[k]) for k in ("paragraph", "counts")},
+                              "evidence": [Markup(line) for line in parts["evidence"]],
+                              "caveat": Markup(parts["caveat"]) if parts["caveat"] else None}
     html = css_inline.inline(_environment(html=True).get_template("digest.html.j2").render(**context))
 
     message = EmailMessage()
@@ -312,7 +322,7 @@ def summary_for_digest(store: Store, story: Any, window: Any, now: datetime) -> 
 SENDING_TIMEOUT = timedelta(minutes=15)
 UNKNOWN_HELP = ("the message may or may not have reached the mail server; check the "
                 "recipient's mailbox for its Message-ID, then mark it sent or resend it "
-                "(reactions.digest.resolve_unknown)")
+                "(`reactions digest --resolve ID --arrived yes|no`, ID from `reactions status`)")
 
 
 def _message_id(sub_id: int, key: str) -> str:

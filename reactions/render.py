@@ -163,14 +163,39 @@ def _sources(summary: Summary) -> list[tuple[int, str]]:
     return out
 
 
+def cited_sources(summary: Summary) -> list[tuple[int, str | None]]:
+    """(number, URL or None) of every cited post, in citation order: None where the post's
+    link is not a plain http(s) address (it is then never shown as a link)."""
+    return [(c["n"], safe_url(c.get("url")))
+            for c in (summary.payload or {}).get("citations") or []]
+
+
+def summary_parts(summary: Summary, fmt: str = "text") -> dict[str, Any]:
+    """The pieces every surface shows, in "text" (as is) or "html" (escaped, citation marks
+    linked): the paragraph, the evidence lines, the counts line, the caveat and the cited
+    sources [(n, safe URL or None)], numbered continuously across paragraph and evidence."""
+    escape, mark = (html.escape, _html_mark) if fmt == "html" else (str, _text_mark)
+    has_sentences = bool((summary.payload or {}).get("sentences"))
+    paragraph = (" ".join(_sentences(summary, "sentences", escape, mark))
+                 if has_sentences else escape(summary.paragraph))
+    caveat = stance_caveat(summary)
+    return {
+        "paragraph": paragraph,
+        "evidence": _sentences(summary, "evidence", escape, mark),
+        "counts": escape(counts_line(summary)),
+        "caveat": escape(caveat) if caveat else None,
+        "sources": cited_sources(summary),
+    }
+
+
 def render_summary(summary: Summary, story: Story, fmt: str = "text") -> str:
     """The paragraph in the given format, then its evidence (counts, shares, quotes) and the
     cited posts' links, numbered continuously; text is shown as is, other formats escape it."""
     if fmt == "json":
         return json.dumps(summary_json(summary, story), ensure_ascii=False, indent=2)
-    caveat = stance_caveat(summary)
-    has_sentences = bool((summary.payload or {}).get("sentences"))
     if fmt == "markdown":
+        caveat = stance_caveat(summary)
+        has_sentences = bool((summary.payload or {}).get("sentences"))
         paragraph = (" ".join(_sentences(summary, "sentences", escape_markdown, _text_mark))
                      if has_sentences else escape_markdown(summary.paragraph))
         lines = [f"- {line}" for line in _sentences(summary, "evidence", escape_markdown,
@@ -186,22 +211,19 @@ def render_summary(summary: Summary, story: Story, fmt: str = "text") -> str:
             parts.append("\n".join(sources))
         return "\n\n".join(parts)
     if fmt == "html":
-        paragraph = (" ".join(_sentences(summary, "sentences", html.escape, _html_mark))
-                     if has_sentences else html.escape(summary.paragraph))
-        lines = _sentences(summary, "evidence", html.escape, _html_mark)
+        parts = summary_parts(summary, "html")
+        lines = parts["evidence"]
         evidence = ("\n<ul>\n" + "\n".join(f"<li>{line}</li>" for line in lines) + "\n</ul>"
                     if lines else "")
-        note = f"\n<p><small>{html.escape(caveat)}</small></p>" if caveat else ""
-        return (f"<h3>What people are saying</h3>\n<p>{paragraph}</p>{evidence}\n"
-                f"<p><small>{html.escape(counts_line(summary))}</small></p>{note}")
-    paragraph = (" ".join(_sentences(summary, "sentences", str, _text_mark))
-                 if has_sentences else summary.paragraph)
-    lines = _sentences(summary, "evidence", str, _text_mark)
-    parts = ["What people are saying", paragraph]
-    if lines:
-        parts.append("\n".join(f"- {line}" for line in lines))
-    parts.append(counts_line(summary) + (f"\n{caveat}" if caveat else ""))
+        note = f"\n<p><small>{parts['caveat']}</small></p>" if parts["caveat"] else ""
+        return (f"<h3>What people are saying</h3>\n<p>{parts['paragraph']}</p>{evidence}\n"
+                f"<p><small>{parts['counts']}</small></p>{note}")
+    parts = summary_parts(summary, "text")
+    out = ["What people are saying", parts["paragraph"]]
+    if parts["evidence"]:
+        out.append("\n".join(f"- {line}" for line in parts["evidence"]))
+    out.append(parts["counts"] + (f"\n{parts['caveat']}" if parts["caveat"] else ""))
     sources = _sources(summary)
     if sources:
-        parts.append("Sources:\n" + "\n".join(f"[{n}] {url}" for n, url in sources))
-    return "\n\n".join(parts)
+        out.append("Sources:\n" + "\n".join(f"[{n}] {url}" for n, url in sources))
+    return "\n\n".join(out)

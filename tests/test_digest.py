@@ -99,6 +99,60 @@ def test_digest_mime_structure_parts_inline_image_and_escaping(sqlite_store, smt
     assert set(row["summary"]["shares"]) == {"supporters", "skeptics", "neutral"}
 
 
+def test_digest_shows_the_paragraph_evidence_and_sources_as_blurb_does(sqlite_url, smtp,
+                                                                        monkeypatch, capsys):
+    import html as htmllib
+    import re
+
+    monkeypatch.setenv("REACTIONS_DATABASE_URL", sqlite_url)
+    store = Store(sqlite_url)
+    story = seed(store)
+    assert digests.send_digest(store, subscription(store, story.slug)) == "sent"
+    message = smtp.messages[0]
+    text = message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
+    html = message.get_body(preferencelist=("html",)).get_content()
+    with store.engine.connect() as conn:
+        by_url = {r.url: r.text for r in conn.execute(sa.select(t.posts.c.url, t.posts.c.text))}
+
+    # Text part: citation numbers run 1..N across paragraph and evidence, then every number
+    # is listed once under Sources, with its link or without one (javascript: is withheld).
+    body, sources = text.split("\nSources:\n", 1)
+    cited = list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", body)))
+    assert len(cited) >= 5 and cited == list(range(1, len(cited) + 1))
+    listed = dict(re.findall(r"^\[(\d+)\] (\S.*)$", sources.split("\n\n")[0], re.M))
+    assert [int(n) for n in listed] == cited
+    assert "(no web link)" in listed.values() and "javascript:" not in text
+
+    # HTML part: each [n] links to the post it quotes, and the source list agrees.
+    marks = re.findall(r"\u201c([^\u201d]*)\u201d<sup><a href=\"([^\"]+)\"[^>]*>\[(\d+)\]</a>", html)
+    assert len(marks) >= 5
+    html_sources = dict(re.findall(r"\[(\d+)\] <a href=\"([^\"]+)\"", html))
+    for quote, url, n in marks:
+        assert htmllib.unescape(quote) in by_url[url]
+        assert html_sources[n] == url == listed[n]
+    # The hostile post is quoted with its number, escaped, and never linked.
+    assert re.search(r"&lt;script&gt;[^<]*\u201d<sup>\[\d+\]</sup>", html)
+    assert "<script" not in html and SCRIPT in body
+
+    # Shares sum to 100, in the counts line and in the table; counts agree with each other.
+    counts_line = next(line for line in body.splitlines() if line.startswith("supporters "))
+    shares = {b: (int(n), int(p)) for b, n, p in re.findall(r"(\w+) (\d+) \((\d+)%\)",
+                                                            counts_line)}
+    assert sum(p for _, p in shares.values()) == 100
+    table = {m[0].lower(): (int(m[1]), int(m[2])) for m in
+             re.findall(r"^  (Supporters|Skeptics|Neutral)\s+(\d+)\s+(\d+)%", text, re.M)}
+    assert table == shares
+
+    # `blurb --since 1d` prints the same paragraph, evidence and numbers.
+    assert main(["blurb", story.slug, "--since", "1d"]) == 0
+    blurb = capsys.readouterr().out
+    paragraph, evidence = blurb.split("\n\n")[1:3]
+    assert paragraph in body and evidence in body and counts_line in blurb
+    for line in blurb.split("Sources:\n", 1)[1].strip().splitlines():
+        assert line in sources
+    store.close()
+
+
 def test_change_since_the_last_digest(sqlite_store, smtp):
     story = seed(sqlite_store)
     sub = subscription(sqlite_store, story.slug)
@@ -328,6 +382,63 @@ def test_two_senders_at_once_send_one_digest(db_url, smtp):
         thread.join()
     assert outcomes.count("sent") == 1 and len(smtp.messages) == 1
     assert set(outcomes) <= {"sent", "in progress", "already sent"}
+    store.close()
+
+
+def test_cli_status_lists_unknown_digests_and_resolve_settles_them(sqlite_url, smtp,
+                                                                     monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("REACTIONS_DATABASE_URL", sqlite_url)
+    store = Store(sqlite_url)
+    story = seed(store)
+    sub = subscription(store, story.slug)
+    ids = {}
+    with store.begin() as conn:
+        for key in ("2025-11-24", "2025-11-25"):
+            ids[key] = conn.execute(sa.insert(t.digests).values(
+                subscription_id=sub["id"], period_key=key, status="unknown", attempts=1,
+                message_id=f"<digest.{key}@reactions.local>", claimed_at=utcnow(),
+                error="dropped")).inserted_primary_key[0]
+    first, second = ids["2025-11-24"], ids["2025-11-25"]
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert f"digest {first} seeded to editor@example.org (daily, 2025-11-24)" in out
+    assert "<digest.2025-11-24@reactions.local>" in out
+    assert f"--resolve {second} --arrived yes|no" in out
+    assert "seeded/hackernews" in out  # the sources are still listed
+    assert main(["status", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    unknown = [r for r in rows if r["kind"] == "digest"]
+    assert [(r["digest_id"], r["state"], r["address"]) for r in unknown] == [
+        (first, "unknown", "editor@example.org"), (second, "unknown", "editor@example.org")]
+    assert {r["kind"] for r in rows} == {"source", "digest"}
+
+    # Not received: it leaves the list and may be sent again, with its Message-ID.
+    assert main(["digest", "--resolve", str(first), "--arrived", "no"]) == 0
+    assert "not received" in capsys.readouterr().out
+    assert [d["id"] for d in digests.unknown_digests(store)] == [second]
+    assert digests.send_digest(store, sub, key="2025-11-24") == "sent"
+    assert smtp.messages[0]["Message-ID"].strip() == "<digest.2025-11-24@reactions.local>"
+    # Arrived: recorded as sent, never sent again.
+    assert main(["digest", "--resolve", str(second), "--arrived", "yes"]) == 0
+    assert "recorded as sent" in capsys.readouterr().out
+    assert digests.unknown_digests(store) == []
+    assert digests.send_digest(store, sub, key="2025-11-25") == "already sent"
+    assert len(smtp.messages) == 1
+    assert main(["status"]) == 0
+    assert "outcome unknown" not in capsys.readouterr().out
+
+    # Bad input: a clear error, nothing changed.
+    assert main(["digest", "--resolve", str(second), "--arrived", "no"]) == 2
+    assert main(["digest", "--resolve", str(second)]) == 2
+    assert main(["digest", "--resolve", str(second), "--arrived", "no", "--story", "seeded"]) == 2
+    assert main(["digest", "--to", "a@example.org"]) == 2
+    err = capsys.readouterr().err
+    assert "no unknown outcome" in err and "go together" in err
+    assert "only --arrived" in err and "--story STORY and --to ADDRESS are required" in err
+    assert {d["status"] for d in digests.digest_history(store)} == {"sent"}
     store.close()
 
 

@@ -1,11 +1,13 @@
 """`reactions digest`: build and send a story's email digest now (or write it to a file)."""
 
-HELP = "send a story's email digest to an address now, or write it to a .eml file (--dry-run)"
+HELP = ("send a story's email digest to an address now, write it to a .eml file (--dry-run), "
+        "or settle one whose outcome is unknown (--resolve)")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--story", required=True, metavar="STORY", help="story slug")
-    parser.add_argument("--to", required=True, metavar="ADDRESS", help="recipient email address")
+    parser.add_argument("--story", metavar="STORY", help="story slug (required unless --resolve)")
+    parser.add_argument("--to", metavar="ADDRESS",
+                        help="recipient email address (required unless --resolve)")
     parser.add_argument("--period", choices=("daily", "weekly"), default="daily",
                         help="the window the digest covers (default: daily)")
     parser.add_argument("--dry-run", metavar="FILE.eml",
@@ -15,6 +17,28 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cron", metavar="EXPR",
                         help="with --subscribe: when to send, as crontab 'min hour day month "
                         "weekday' in UTC (default: 07:00 daily, Mondays for weekly)")
+    parser.add_argument("--resolve", type=int, metavar="ID",
+                        help="settle a digest whose outcome is unknown (its id is in "
+                        "`reactions status`); needs --arrived")
+    parser.add_argument("--arrived", choices=("yes", "no"),
+                        help="with --resolve: yes records it as sent; no lets the next check "
+                        "send it again, with the same Message-ID")
+
+
+def resolve(store, digest_id: int, arrived: bool) -> int:
+    """`--resolve ID --arrived yes|no`: settle a send whose outcome is unknown."""
+    from reactions.digest import resolve_unknown, unknown_digests
+
+    row = next((d for d in unknown_digests(store) if d["id"] == digest_id), None)
+    resolve_unknown(store, digest_id, arrived=arrived)  # DigestError when there is none
+    what = (f"digest {digest_id}" if row is None else
+            f"digest {digest_id} ({row['story']} to {row['address']}, {row['period_key']})")
+    if arrived:
+        print(f"{what} recorded as sent; it will not be sent again")
+    else:
+        print(f"{what} recorded as not received; the next check sends it again "
+              "with the same Message-ID")
+    return 0
 
 
 def run(args) -> int:
@@ -35,6 +59,16 @@ def run(args) -> int:
     from reactions.notify import Mailer
 
     settings = get_settings()
+    if args.resolve is not None or args.arrived:
+        if args.resolve is None or not args.arrived:
+            raise ValueError("--resolve ID and --arrived yes|no go together")
+        if args.story or args.to or args.dry_run or args.subscribe or args.cron:
+            raise ValueError("--resolve takes only --arrived (no --story, --to or sending "
+                             "options)")
+        return resolve(open_store(settings), args.resolve, args.arrived == "yes")
+    if not args.story or not args.to:
+        raise ValueError("--story STORY and --to ADDRESS are required (or --resolve ID "
+                         "--arrived yes|no)")
     store = open_store(settings)
     story = store.get_story(args.story)
     address = validate_address(args.to)

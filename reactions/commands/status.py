@@ -4,11 +4,26 @@ Every source of every story is listed, including those that never ran yet, so a 
 that the scheduler has not reached (or that a typo keeps from running) is visible.
 """
 
-HELP = "show the last collection run of every story's sources (never-run ones included)"
+HELP = ("show the last collection run of every story's sources (never-run ones included) "
+        "and digests whose outcome is unknown")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (one object per source)")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON (one object per source, then one per digest whose "
+                        "outcome is unknown, with kind \"digest\")")
+
+
+def unknown_digest_rows(store) -> list[dict]:
+    """One row per digest whose outcome is unknown (reactions.digest.unknown_digests): kind
+    "digest", state "unknown", its id (for `digest --resolve`), story, address and period."""
+    from reactions.digest import unknown_digests
+
+    return [{"kind": "digest", "story": d["story"], "source": None, "state": "unknown",
+             "digest_id": d["id"], "address": d["address"], "period": d["period"],
+             "period_key": d["period_key"], "message_id": d["message_id"],
+             "claimed_at": d["claimed_at"], "attempts": d["attempts"], "error": d["error"]}
+            for d in unknown_digests(store)]
 
 
 def source_statuses(store) -> list[dict]:
@@ -26,7 +41,7 @@ def source_statuses(store) -> list[dict]:
         for name in dict.fromkeys(names):
             run = runs.get((story.slug, name))
             row = {
-                "story": story.slug, "source": name,
+                "kind": "source", "story": story.slug, "source": name,
                 "story_active": story.active,
                 "in_definition": name in {s.name for s in story.sources},
                 "state": run_state(run, waits.get((story.slug, name))),
@@ -61,8 +76,9 @@ def run(args) -> int:
 
     store = open_store()
     rows = source_statuses(store)
+    unknown = unknown_digest_rows(store)
     if args.json:
-        print(json.dumps(rows, default=str, indent=2))
+        print(json.dumps(rows + unknown, default=str, indent=2))
         return 0
     if not rows:
         print("no stories yet: add one with `reactions story add FILE` or run `reactions init`")
@@ -92,4 +108,9 @@ def run(args) -> int:
         err = f"  error: {r['error']}" if r["error"] else ""
         print(f"{where}: last run {when:%Y-%m-%d %H:%M} UTC, {r['added']} added, "
               f"next {nxt}{state}{note}{err}")
+    for d in unknown:
+        print(f"digest {d['digest_id']} {d['story']} to {d['address']} ({d['period']}, "
+              f"{d['period_key']}): outcome unknown, not resent; find Message-ID "
+              f"{d['message_id']} in the recipient's mailbox, then `reactions digest --resolve "
+              f"{d['digest_id']} --arrived yes|no`")
     return 0
