@@ -90,7 +90,7 @@ built = digests.build_digest(store, story, preview_sub["address"] if preview_sub
                              subscription_id=preview_sub["id"] if preview_sub else None)
 if not sum(built.counts.values()):
     st.info(f"No post of this story was made in the {preview_period} period, so this digest's "
-            "shares and top posts are empty; the paragraph is the latest one stored.")
+            "paragraph, shares and top posts are empty: a digest covers its own period only.")
 text_part = built.message.get_body(preferencelist=("plain",)).get_content()
 image = next((p for p in built.message.walk() if p.get_content_type() == "image/png"), None)
 st.text(text_part)  # the mail's plain-text part: post text stays text

@@ -465,7 +465,7 @@ class TemplateWriter:
     def write(self, evidence: Evidence) -> Written:
         if evidence.total == 0:
             title = evidence.story.title.rstrip(". ")
-            text = (f"No posts about \u201c{title}\u201d in the last {describe_window(evidence.window)}."
+            text = (f"No posts about \u201c{title}\u201d in the last {describe_window(evidence.window).removeprefix('1 ')}."
                     if evidence.window else
                     f"No posts about \u201c{title}\u201d have been collected yet.")
             return Written(text, [Sentence(text, None, [], [])], self.name, style=self.style,
