@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 
 
 class Settings(BaseSettings):
-    """Every setting of the application. See the README's Configuration section."""
+    """Every setting of the application. See docs/configuration.md."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 

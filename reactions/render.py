@@ -46,7 +46,7 @@ def stance_caveat(summary: Summary) -> str | None:
     """What a reader should know about the buckets' reliability, or None.
 
     With no label for the story the buckets are the model's cold-start guess: on claims it
-    had not seen it put about half of posts in the right bucket (README, stance quality), and
+    had not seen it put about half of posts in the right bucket (docs/stance.md, Quality), and
     posts whose stance is implied rather than said fare worst. Summaries written before the
     label count was stored say nothing.
     """

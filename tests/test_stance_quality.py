@@ -2,7 +2,7 @@
 
 Every floor is scored on rows that the scored model never trained on: the SemEval
 validation split, SemEval targets held out in turn, and VAST topics held out by fold.
-Floors sit slightly below what was measured (see the README's stance section); lowering
+Floors sit slightly below what was measured (see docs/stance.md); lowering
 one is a decision to write down, not a fix. Skipped where ../shared/data is absent.
 """
 
@@ -256,7 +256,7 @@ def test_few_labels_on_the_default_design(default_held_out):
     assert active["F_avg"] >= random_f + FEW_ACTIVE_MARGIN, (active["F_avg"], random_f)
 
 
-# Floors, slightly below the measured figures (README, "Stance quality, measured").
+# Floors, slightly below the measured figures (docs/stance.md, "Quality").
 # The issue's targets (55/50 cold, 60 VAST, 62/58 few labels) are not reached yet.
 COLD_F_AVG, COLD_MACRO = 40.0, 44.0  # measured 41.9 / 46.3 pooled over the 5 targets
 VAST_MACRO = 54.0  # measured 56.1 (F_avg 46.9)
