@@ -87,7 +87,8 @@ preview_sub = next((s for s in subscriptions if s["story"] == preview_story
                     and s["period"] == preview_period), None)
 built = digests.build_digest(store, story, preview_sub["address"] if preview_sub else
                              "subscriber@example.org", preview_period,
-                             subscription_id=preview_sub["id"] if preview_sub else None)
+                             subscription_id=preview_sub["id"] if preview_sub else None,
+                             save=False)  # viewing the page writes nothing
 if not sum(built.counts.values()):
     st.info(f"No post of this story was made in the {preview_period} period, so this digest's "
             "paragraph, shares and top posts are empty: a digest covers its own period only.")

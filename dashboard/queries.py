@@ -14,7 +14,7 @@ import streamlit as st
 from reactions import aggregates, export
 from reactions.aggregates import Filters
 from reactions.export import PostQuery
-from reactions.models import Story, Summary, utcnow
+from reactions.models import SLIDING_SUMMARY_MAX_AGE, Story, Summary, utcnow
 from reactions.store import Store
 
 TTL_SECONDS = 15
@@ -71,13 +71,15 @@ def latest_summary(slug: str) -> Summary | None:
 @st.cache_data(ttl=TTL_SECONDS)
 def window_summary(slug: str, window: str) -> tuple[Summary | None, bool]:
     """The newest summary written for this window (None: none yet), and whether it is stale
-    (a post was classified or labelled after it, so its numbers may differ from the tiles)."""
+    (a post was classified or labelled after it, or a sliding window has moved on since, so
+    its numbers may differ from the tiles)."""
     store = get_store()
     summary = store.summary_for_window(slug, WINDOWS[window])
     if summary is None:
         return None, False
     changed = store.last_changed_at(slug)
-    return summary, bool(changed and changed >= summary.created_at)
+    moved = WINDOWS[window] is not None and utcnow() - summary.created_at > SLIDING_SUMMARY_MAX_AGE
+    return summary, bool(moved or (changed and changed >= summary.created_at))
 
 
 @st.cache_data(ttl=TTL_SECONDS)

@@ -71,9 +71,11 @@ if summary is None:
     st.info(f"No paragraph for the {window} yet: run `{command}`.")
 else:
     if stale:
-        st.warning("Posts were classified or corrected after this paragraph was written, so its "
-                   "numbers may differ from the tiles; the scheduler rewrites it on its next "
-                   f"run, or run `{command}`.")
+        rewrite = ("the scheduler rewrites it on its next run, or run" if window == "all time"
+                   else "run")
+        st.warning("Posts were classified or corrected after this paragraph was written, or its "
+                   "window has moved on, so its numbers may differ from the tiles; "
+                   f"{rewrite} `{command}`.")
     if platforms or languages:
         st.caption("The paragraph covers every platform and language; the tiles are filtered.")
     # The paragraph quotes posts: plain text, never markup.

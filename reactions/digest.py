@@ -233,8 +233,10 @@ def _one_line(text: str) -> str:
 def build_digest(
     store: Store, story: Story, address: str, period: str = "daily", *,
     now: datetime | None = None, subscription_id: int | None = None, settings: Any = None,
+    save: bool = True,
 ) -> Digest:
-    """Build the digest mail for a story, address and period (nothing is sent or stored)."""
+    """Build the digest mail for a story, address and period (nothing is sent). A paragraph
+    written for its period is stored for reuse unless `save` is false (a preview)."""
     import css_inline
 
     if settings is None:
@@ -260,7 +262,7 @@ def build_digest(
         for r in store.last_runs() if r["story"] == story.slug and r["error"]
     ]
     # The paragraph of the digest's own period, so its numbers are the ones beside it.
-    summary = summary_for_digest(store, story, PERIODS[period], now)
+    summary = summary_for_digest(store, story, PERIODS[period], now, save=save)
     png = chart_png(store, story.slug, start, now, 3600 if period == "daily" else 6 * 3600)
     chart_cid = make_msgid(domain="reactions.local") if png else None
     subject = _one_line(f"What people are saying: {story.title} ({period} digest, {key})")
@@ -302,13 +304,14 @@ def build_digest(
     return Digest(message=message, shares=shares, counts=counts)
 
 
-def summary_for_digest(store: Store, story: Any, window: Any, now: datetime) -> Any:
+def summary_for_digest(store: Store, story: Any, window: Any, now: datetime, *,
+                       save: bool = True) -> Any:
     """The story's summary of the digest's period (stored if up to date, else written now);
     None when it cannot be written (the digest then says no paragraph was written)."""
     from reactions.pipeline import current_summary
 
     try:
-        return current_summary(store, story, since=window, now=now)
+        return current_summary(store, story, since=window, now=now, save=save)
     except Exception:  # noqa: BLE001 - a digest still goes out with its numbers
         log.exception("digest %s: the paragraph for the period could not be written", story.slug)
         return None

@@ -6,7 +6,7 @@ Nothing here imports any other module of the project, so every layer can depend 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypedDict
 
 #: The three stance buckets, in the order they are shown everywhere.
@@ -146,6 +146,11 @@ class SummaryPayload(TypedDict, total=False):
     window_seconds: int | None
     labels: dict[str, int] | None  # human / teacher label counts behind the caveat
     caveat: str  # set by a writer that knows better (summarize-file)
+
+
+#: A stored summary of a sliding window ("the last 6 hours") is rewritten once it is this old,
+#: as its window has moved on; blurb and the dashboard share this rule.
+SLIDING_SUMMARY_MAX_AGE = timedelta(minutes=5)
 
 
 @dataclass(slots=True)

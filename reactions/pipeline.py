@@ -22,6 +22,7 @@ from collectors.base import (
     get_collector,
 )
 from reactions.models import (
+    SLIDING_SUMMARY_MAX_AGE,
     UNCLASSIFIED,
     Post,
     StancePrediction,
@@ -463,7 +464,7 @@ def summarize(
 
 def current_summary(
     store: Store, story: Story, *, since: timedelta | None = None, now: datetime | None = None,
-    style: str = "brief", fresh: bool = False, max_age: timedelta = timedelta(minutes=5),
+    style: str = "brief", fresh: bool = False, max_age: timedelta = SLIDING_SUMMARY_MAX_AGE,
     **options: Any,
 ) -> Summary:
     """The summary of this window that every surface shows: the stored one while it is up to
@@ -527,9 +528,15 @@ def process_story(
     results = collect(store, story, stop=stop)
     added = sum(r.added for r in results)
     summary = None
-    latest = store.summary_for_window(story.slug, None)  # the all-time one it keeps
-    changed = store.last_changed_at(story.slug)
-    if added or latest is None or (changed is not None and changed >= latest.created_at):
+    if added or summary_stale(store, story.slug):
         classify(store, story, classifier=classifier)
         summary = summarize(store, story)
     return {"added": added, "results": results, "summary": summary}
+
+
+def summary_stale(store: Store, slug: str) -> bool:
+    """Whether the story's all-time summary (the one the scheduler keeps) is missing, or was
+    written before a post of the story was classified or labelled."""
+    latest = store.summary_for_window(slug, None)
+    changed = store.last_changed_at(slug)
+    return latest is None or (changed is not None and changed >= latest.created_at)

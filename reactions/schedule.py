@@ -128,7 +128,7 @@ class Runner:
 
     def _collect(self, slug: str, source: str) -> None:
         from collectors.base import CollectorError
-        from reactions.pipeline import classify, collect_source, summarize
+        from reactions.pipeline import classify, collect_source, summarize, summary_stale
         from reactions.store import UnknownStory
         from reactions.waits import saved_wait
 
@@ -163,7 +163,9 @@ class Runner:
         # left without a stance (a stop abandons classification in flight).
         leftovers = slug not in self._resumed and bool(self.store.posts_without_stance(slug))
         self._resumed.add(slug)
-        if (result.added or leftovers) and not self.stop.is_set():
+        # An editor's label or correction since the last paragraph also rewrites it.
+        if (result.added or leftovers or summary_stale(self.store, slug)) \
+                and not self.stop.is_set():
             with self._story_locks.setdefault(slug, threading.Lock()):
                 classify(self.store, story, classifier=self.classifier())
                 summarize(self.store, story)

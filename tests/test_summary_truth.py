@@ -347,3 +347,49 @@ def test_scheduler_tick_rewrites_a_stale_summary(sqlite_store, monkeypatch):
     sqlite_store.add_label(story.slug, posts[0].id, "skeptics")
     again = pipeline.process_story(sqlite_store, story, classifier=LabelClassifier())["summary"]
     assert again is not None and again.counts["skeptics"] == 2
+
+
+def test_the_running_scheduler_rewrites_a_summary_an_editor_made_stale(sqlite_store, monkeypatch):
+    """`reactions run`'s own tick (not only process_story): no new posts, but a correction
+    since the paragraph was written, so the paragraph is rewritten with the editor's bucket."""
+    from reactions.models import SourceConfig
+    from reactions.schedule import Runner
+
+    story, posts = past_story(sqlite_store)
+    story.sources = [SourceConfig("file", options={"path": "unused.jsonl"})]
+    sqlite_store.save_story(story)
+    monkeypatch.setattr(pipeline, "collect_source",
+                        lambda store, story, source, **_: pipeline.SourceResult(story.slug, source))
+    monkeypatch.setattr(pipeline, "writer_from_settings", lambda style="brief": TemplateWriter(style))
+    runner = Runner(sqlite_store, classifier=LabelClassifier())
+    monkeypatch.setattr(runner, "collector", lambda source: None)
+    runner._collect(story.slug, "file")  # no summary yet: written
+    first = sqlite_store.summary_for_window(story.slug, None)
+    assert first is not None and first.counts["skeptics"] == 1
+    runner._collect(story.slug, "file")  # nothing changed: kept
+    assert sqlite_store.summary_for_window(story.slug, None).id == first.id
+    sqlite_store.add_label(story.slug, posts[0].id, "skeptics")
+    runner._collect(story.slug, "file")
+    again = sqlite_store.summary_for_window(story.slug, None)
+    assert again.id != first.id and again.counts["skeptics"] == 2
+
+
+def test_a_digest_preview_writes_no_summary(sqlite_store, monkeypatch):
+    """The Digests page previews with save=False: viewing it stores nothing."""
+    import sqlalchemy as sa
+
+    from reactions import schema
+    from reactions.digest import build_digest
+
+    story, _ = past_story(sqlite_store)
+    monkeypatch.setattr(pipeline, "writer_from_settings", lambda style="brief": TemplateWriter(style))
+
+    def stored() -> int:
+        with sqlite_store.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(schema.summaries)).scalar()
+
+    before = stored()
+    build_digest(sqlite_store, story, "ed@example.org", "weekly", now=NOW, save=False)
+    assert stored() == before
+    build_digest(sqlite_store, story, "ed@example.org", "weekly", now=NOW)
+    assert stored() == before + 1

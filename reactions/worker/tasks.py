@@ -83,6 +83,7 @@ def collect(slug: str, source: str, next_run: str | None = None) -> dict[str, An
     """Page one source of one story; sends `classify` when new posts arrived. A source
     waiting out a rate limit saved with its cursor is not called before that time."""
     from collectors.base import CollectorError
+    from reactions import pipeline
     from reactions.pipeline import collect_source
     from reactions.schedule import _Failing
 
@@ -99,6 +100,8 @@ def collect(slug: str, source: str, next_run: str | None = None) -> dict[str, An
                             stop=STOP, next_run=when)
     if result.added:
         classify.delay(slug)
+    elif pipeline.summary_stale(store(), slug):  # a label or correction since the paragraph
+        summarize.delay(slug)
     waiting = result.waiting_until.isoformat() if result.waiting_until else None
     return {"added": result.added, "pages": result.pages, "busy": result.busy,
             "error": result.error, "waiting_until": waiting}
