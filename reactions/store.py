@@ -856,12 +856,6 @@ class Store:
         times = [x for x in (classified, labelled) if x is not None]
         return max(times) if times else None
 
-    def last_classified_at(self, story: str) -> datetime | None:
-        """When any of the story's posts was last classified (to tell a stale summary)."""
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.max(t.stances.c.classified_at))
-                                .where(t.stances.c.story == story)).scalar_one_or_none()
-
 
 _POST_COLUMNS = {
     "platform": "varchar", "native_id": "varchar", "author": "text", "text": "text",
