@@ -18,7 +18,6 @@ The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import signal
@@ -32,22 +31,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.stance import load_posts  # noqa: E402 (after the path)
+
 SHARED = ROOT.parent / "shared" / "data" / "stance"
 CLAIM = "The government's new policy is the right decision"
 PG_URL = os.environ.get("REACTIONS_TEST_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def load_texts(n: int) -> tuple[list[str], str]:
-    if (SHARED / "semeval2016_train.csv").is_file():
-        with open(SHARED / "semeval2016_train.csv", newline="", encoding="utf-8") as handle:
-            texts = [row["text"] for row in csv.DictReader(handle)]
-        source = "SemEval-2016 tweets"
-    else:
-        lines = (ROOT / "seeds" / "trump-maduro-call.posts.jsonl").read_text(encoding="utf-8")
-        texts = [json.loads(line)["text"] for line in lines.splitlines() if line.strip()]
-        source = "demo story posts"
-    return (texts * (n // max(len(texts), 1) + 1))[:n], source
 
 
 def fresh_database(tmp: Path, label: str) -> tuple[str, Callable[[], None]]:
@@ -161,7 +151,7 @@ def main() -> None:
     parser.add_argument("--broker", default=os.environ.get("REACTIONS_BENCH_BROKER_URL",
                                                            "redis://127.0.0.1:6379/11"))
     args = parser.parse_args()
-    texts, source = load_texts(args.posts)
+    texts, source = load_posts(args.posts)
     print(f"{len(texts)} posts ({source}) in {args.stories} stories; broker "
           f"{args.broker.split('@')[-1]}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
