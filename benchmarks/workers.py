@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.stance import load_posts  # noqa: E402 (after the path)
 
-SHARED = ROOT.parent / "shared" / "data" / "stance"
 CLAIM = "The government's new policy is the right decision"
 PG_URL = os.environ.get("REACTIONS_TEST_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
