@@ -346,9 +346,66 @@ class _Cited:
                         [p.url or "" for p in self.posts], list(self.quotes))
 
 
-#: Brief style: how each bucket's sentence names its points.
+#: Brief style: how each bucket's sentence names its points by keyphrase alone.
 BRIEF_VERBS = {"supporters": ("Supporters", "stress"), "skeptics": ("Skeptics", "raise"),
                "neutral": ("Neutral posts", "relay")}
+#: Brief style: how a bucket's sentence states its main point (a clause quoted from a post),
+#: and how it names a second point by keyphrase first: "Supporters point to "..." and argue
+#: that "..."" (or "argue: "The ..."" when the quote opens with a word written in capitals
+#: only because it starts a sentence: quotes stay exactly as written).
+CLAIM_VERBS = {"supporters": ("argue", "point to"), "skeptics": ("counter", "raise"),
+               "neutral": ("report", "mention")}
+#: The brief paragraph's length limit, in words.
+BRIEF_WORDS = 80
+#: Words that make a quoted span a clause ("the call is smart"), so "argue that" can take it.
+_FINITE = frozenset("""
+is are was were has have had would will can could should must may might does did do
+isn't aren't wasn't weren't hasn't haven't won't can't couldn't shouldn't doesn't didn't
+don't wouldn't it's that's there's
+""".split())
+#: A source's name before a colon ("Axios: Trump has told advisers..."), dropped from a point.
+_LEAD_IN = re.compile(r"^(?:[A-Z][\w.'’&-]*\s?){1,3}:\s+")
+_CLAUSE_BREAK = re.compile(r"[,;—–]|\s-\s")
+_LOWER_FIRST = frozenset("The A An This These That Those There It They We".split())
+
+
+def stated_point(text: str, max_words: int = 14) -> str | None:
+    """The point a post states, as a quotable clause of at most `max_words` words, or None.
+
+    The post's first sentence (links and a leading "Source:" dropped), or its first clauses
+    up to a comma, semicolon or dash when the sentence is longer. None for a question, a
+    span with no finite verb (a headline-like fragment), or one with an ellipsis or an odd
+    quotation mark: such spans do not read after "argue that".
+    """
+    from nlp.text import split_sentences
+    from nlp.themes import strip_links
+
+    sentences = split_sentences(strip_links(text))
+    if not sentences:
+        return None
+    first = _LEAD_IN.sub("", sentences[0], count=1)
+    if first.rstrip().endswith("?"):
+        return None
+    span = first.rstrip(" .!;:,—–-")
+    if len(span.split()) > max_words:
+        cut = None
+        for match in _CLAUSE_BREAK.finditer(first):
+            head = first[: match.start()]
+            if len(head.split()) > max_words:
+                break
+            if len(head.split()) >= 5:
+                cut = head
+        if cut is None:
+            return None
+        span = cut.rstrip(" .!;:,—–-")
+    words = span.split()
+    lowered = {w.lower().strip(".,;:!\"'’“”()") for w in words}
+    if (len(words) < 4 or "..." in span or "…" in span or span.count('"') % 2
+            or span.count("“") != span.count("”") or not lowered & _FINITE):
+        return None
+    return _quote(span)
+
+
 STYLES = ("brief", "detailed")
 
 
@@ -379,7 +436,47 @@ class TemplateWriter:
             text = f"{evidence.period}, posts on {platforms} have reacted to the story."
         return cited.sentence(text, None)
 
-    def brief_sentence(self, evidence: Evidence, bucket: str) -> Sentence:
+    def brief_sentence(self, evidence: Evidence, bucket: str, max_words: int = 14,
+                       second: bool = True) -> Sentence:
+        """One sentence naming the bucket's main points, no counts: its main point stated as
+        a clause quoted from a theme's lead ("Supporters argue that "..."") and, with
+        `second`, another theme's keyphrase before it ("Supporters point to "..." and
+        argue that "...""); with no such clause, two keyphrases."""
+        b = evidence.buckets[bucket]
+        label, _ = BRIEF_VERBS[bucket]
+        claim_verb, keyphrase_verb = CLAIM_VERBS[bucket]
+        cited = _Cited()
+        used = [_normal(t) for t in evidence.topic_phrases]  # said in the opening already
+        themes = b.themes[:THEMES_PER_SENTENCE + 1]
+        for index, theme in enumerate(themes):
+            # Only the theme's representatives (posts the classifier is sure of) speak for it.
+            point = next(((span, post) for post in theme.quotes
+                          if (span := stated_point(post.text, max_words))), None)
+            if point is None:
+                continue
+            extra = (self._keyphrase(themes[:index] + themes[index + 1:], used, cited)
+                     if second else None)
+            said = f"{claim_verb}: " if point[0].split()[0] in _LOWER_FIRST else f"{claim_verb} that "
+            text = (f"{label} {keyphrase_verb} {extra} and {said}" if extra
+                    else f"{label} {said}")
+            return cited.sentence(_end(text + cited.quote(*point)), bucket)
+        return self.keyphrase_sentence(evidence, bucket)
+
+    @staticmethod
+    def _keyphrase(themes: Sequence[ThemeEvidence], used: list[str], cited: _Cited) -> str | None:
+        """The first keyphrase of these themes not said already, quoted and cited."""
+        for theme in themes:
+            for phrase in theme.keyphrases:
+                key = _normal(phrase)
+                if any(key in u or u in key for u in used):
+                    continue
+                post = _find_post(phrase, theme.members)
+                if post is not None:
+                    used.append(key)
+                    return cited.quote(phrase, post)
+        return None
+
+    def keyphrase_sentence(self, evidence: Evidence, bucket: str) -> Sentence:
         """One sentence naming the bucket's main points by keyphrase (no counts)."""
         b = evidence.buckets[bucket]
         label, verb = BRIEF_VERBS[bucket]
@@ -387,15 +484,9 @@ class TemplateWriter:
         points: list[str] = []
         used = [_normal(t) for t in evidence.topic_phrases]  # said in the opening already
         for theme in b.themes[:THEMES_PER_SENTENCE + 1]:
-            for phrase in theme.keyphrases:
-                key = _normal(phrase)
-                if any(key in u or u in key for u in used):
-                    continue
-                post = _find_post(phrase, theme.members)
-                if post is not None:
-                    points.append(cited.quote(phrase, post))
-                    used.append(key)
-                    break
+            point = self._keyphrase([theme], used, cited)
+            if point:
+                points.append(point)
             if len(points) == THEMES_PER_SENTENCE:
                 break
         if points:
@@ -471,12 +562,24 @@ class TemplateWriter:
             return Written(text, [Sentence(text, None, [], [])], self.name, style=self.style,
                            period=evidence.period)
         sentences = [self.opening(evidence)]
-        sentences += [self.sentence_for(evidence, b) for b in BUCKETS
-                      if evidence.buckets[b].count]
+        buckets = [b for b in BUCKETS if evidence.buckets[b].count]
+        if self.style == "brief":
+            # Shorter points, then no second point, until the paragraph fits the limit.
+            for max_words, second in ((14, True), (10, True), (14, False), (8, False)):
+                said = [self.brief_sentence(evidence, b, max_words, second) for b in buckets]
+                if _words(sentences + said + self.closing(evidence)) <= BRIEF_WORDS:
+                    break
+            sentences += said
+        else:
+            sentences += [self.bucket_sentence(evidence, b) for b in buckets]
         sentences += self.closing(evidence)
         return Written(" ".join(s.text for s in sentences), sentences, self.name,
                        evidence=self.evidence_lines(evidence), style=self.style,
                        period=evidence.period)
+
+
+def _words(sentences: Sequence[Sentence]) -> int:
+    return sum(len(s.text.split()) for s in sentences)
 
 
 def citations(written: Written) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from nlp.summarize import (
     build_evidence,
     citations,
     largest_remainder,
+    stated_point,
 )
 from nlp.text import clause_cut, split_sentences
 from reactions import pipeline
@@ -69,6 +70,34 @@ def test_every_quote_cites_its_own_post_in_the_right_bucket(store, themed_story,
                                        encoder=FakeEncoder())
     written = make().write(evidence)
     assert assert_citations_hold(written, evidence) >= 4
+
+
+def test_stated_point_is_a_clause_quoted_as_written():
+    axios = ("Axios: Trump has told advisers he wants to speak directly with Maduro, even as "
+             "U.S. strikes on suspected drug boats continue. https://www.axios.com/x")
+    assert stated_point(axios) == "Trump has told advisers he wants to speak directly with Maduro"
+    assert (stated_point("The boats are legit targets and the call is smart. Fight me.")
+            == "The boats are legit targets and the call is smart")  # capitals kept: exact quote
+    assert stated_point("Cartel de los Soles officially an FTO") is None  # no verb: a headline
+    assert stated_point("Why is nobody asking who was on these boats?") is None
+    assert stated_point("Reminder that the War Powers Resolution exists and Congress is just... "
+                        "letting this happen") is None
+    long_no_break = " ".join(["the strikes are"] + ["very"] * 20 + ["wrong"])
+    assert stated_point(long_no_break) is None  # never cut mid-clause
+
+
+def test_brief_states_each_bucket_point_as_a_clause_in_its_own_words(store, themed_story):
+    evidence = pipeline.story_evidence(store, themed_story, since=timedelta(hours=6), now=NOW,
+                                       encoder=FakeEncoder())
+    written = TemplateWriter("brief").write(evidence)
+    posts = {p.id: p for b in evidence.buckets.values() for p in b.posts}
+    supporters = next(s for s in written.sentences if s.bucket == "supporters")
+    assert re.fullmatch(r"Supporters point to \u201c[^\u201d]+\u201d and argue(:| that) "
+                        r"\u201c[^\u201d]+\u201d\.", supporters.text), supporters.text
+    for sentence in written.sentences:
+        for quote, pid in zip(sentence.quotes, sentence.post_ids):
+            assert quote in posts[pid].text  # verbatim, capitals and all
+    assert len(written.paragraph.split()) <= 80
 
 
 def test_planted_unsure_post_never_leads_a_theme():
