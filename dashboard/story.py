@@ -46,13 +46,24 @@ overview = queries.breakdown(slug, filters, step)
 
 counts = overview["counts"]
 total = sum(counts[b] for b in BUCKETS)
-columns = st.columns(len(BUCKETS) + 1)
+# The tiles, charts, quotes and posts count the filtered posts; the paragraph is written for
+# the whole window, so when a filter is on the tiles say so and the paragraph shows its own.
+filtered = bool(platforms or languages)
+if filtered:
+    scope = " and ".join(escape_markdown(", ".join(chosen)) for chosen in (platforms, languages)
+                         if chosen)
+    st.caption(f"**Filtered to {scope}**: these tiles, the charts, the quotes and the posts "
+               f"below count only those posts of the {window}. The paragraph covers every "
+               "platform and language of the window, and shows its own numbers beside it.")
+tile_columns = st.columns(len(BUCKETS) + 1)
+suffix = " (filtered)" if filtered else ""
 percents = largest_remainder({b: counts[b] for b in BUCKETS})  # they sum to 100, as in the paragraph
-for column, bucket in zip(columns, BUCKETS):
-    column.metric(ui.bucket_label(bucket), ui.number(counts[bucket]),
+for column, bucket in zip(tile_columns, BUCKETS):
+    column.metric(ui.bucket_label(bucket) + suffix, ui.number(counts[bucket]),
                   f"{percents[bucket]}%" if total else None,
                   delta_color="off", delta_arrow="off")
-columns[-1].metric(ui.bucket_label("unclassified"), ui.number(counts.get("unclassified", 0)))
+tile_columns[-1].metric(ui.bucket_label("unclassified") + suffix,
+                        ui.number(counts.get("unclassified", 0)))
 if not queries.count_posts(slug):
     st.info("Nothing has been collected for this story yet: `python -m reactions collect "
             f"{slug}` fetches posts once, `python -m reactions run` keeps collecting.")
@@ -76,10 +87,19 @@ else:
         st.warning("Posts were classified or corrected after this paragraph was written, or its "
                    "window has moved on, so its numbers may differ from the tiles; "
                    f"{rewrite} `{command}`.")
-    if platforms or languages:
-        st.caption("The paragraph covers every platform and language; the tiles are filtered.")
+    text_column, numbers_column = st.columns([3, 1])
     # The paragraph quotes posts: plain text, never markup.
-    st.text(summary.paragraph)
+    text_column.text(summary.paragraph)
+    # Beside it, the numbers it was written from: the same window, every platform and language.
+    written = summary.counts
+    written_total = sum(written.get(b, 0) for b in BUCKETS)
+    written_percents = largest_remainder({b: written.get(b, 0) for b in BUCKETS})
+    numbers_column.caption("The paragraph's posts" + (" (unfiltered)" if filtered else ""))
+    for bucket in BUCKETS:
+        numbers_column.metric(ui.bucket_label(bucket) + " in the paragraph",
+                              ui.number(written.get(bucket, 0)),
+                              f"{written_percents[bucket]}%" if written_total else None,
+                              delta_color="off", delta_arrow="off")
     if caveat := stance_caveat(summary):
         st.warning(caveat)  # our own words, not post text
     period = ((summary.payload or {}).get("period") or {}).get("words")

@@ -206,6 +206,27 @@ def test_volume_chart_and_filter_group_by_platform_not_collector(seeded):
     assert set(values["platform"]) == {"bluesky"} and values["posts"].sum() == 3
 
 
+def test_story_page_numbers_beside_the_paragraph_count_the_paragraphs_posts(seeded):
+    """Filtered tiles say they are filtered; the paragraph keeps its own, unfiltered numbers."""
+    store, story = seeded
+    written = store.bucket_counts(story.slug)  # the seeded summary's counts (all time)
+
+    def metrics(at, marker):
+        return {m.label.split("[")[-1].split("]")[0]: m.value for m in at.metric
+                if marker in m.label}
+
+    at = app("story")
+    beside = metrics(at, "in the paragraph")
+    assert beside == {b.capitalize(): str(written[b]) for b in BUCKETS}
+    assert not metrics(at, "(filtered)")
+    at.multiselect(key="platforms").set_value(["hackernews"]).run()
+    assert metrics(at, "in the paragraph") == beside  # the paragraph is not filtered
+    tiles = metrics(at, "(filtered)")
+    only = aggregates.bucket_counts(store, story.slug, aggregates.Filters(platforms=("hackernews",)))
+    assert tiles["Supporters"] == str(only["supporters"]) != beside["Supporters"]
+    assert "Filtered to hackernews" in texts(at)
+
+
 def test_posts_table_pages_through_every_post(seeded):
     store, story = seeded
     at = app("story")
