@@ -52,9 +52,9 @@ filtered = bool(platforms or languages)
 if filtered:
     scope = " and ".join(escape_markdown(", ".join(chosen)) for chosen in (platforms, languages)
                          if chosen)
-    st.caption(f"**Filtered to {scope}**: these tiles, the charts, the quotes and the posts "
-               f"below count only those posts of the {window}. The paragraph covers every "
-               "platform and language of the window, and shows its own numbers beside it.")
+    st.caption(f"**Filtered to {scope}** ({window}): the tiles, charts, quotes and posts "
+               "below count only these posts. The paragraph covers every platform and "
+               "language of the window; its own numbers are beside it.")
 tile_columns = st.columns(len(BUCKETS) + 1)
 suffix = " (filtered)" if filtered else ""
 percents = largest_remainder({b: counts[b] for b in BUCKETS})  # they sum to 100, as in the paragraph
@@ -94,12 +94,10 @@ else:
     written = summary.counts
     written_total = sum(written.get(b, 0) for b in BUCKETS)
     written_percents = largest_remainder({b: written.get(b, 0) for b in BUCKETS})
-    numbers_column.caption("The paragraph's posts" + (" (unfiltered)" if filtered else ""))
-    for bucket in BUCKETS:
-        numbers_column.metric(ui.bucket_label(bucket) + " in the paragraph",
-                              ui.number(written.get(bucket, 0)),
-                              f"{written_percents[bucket]}%" if written_total else None,
-                              delta_color="off", delta_arrow="off")
+    lines = [f"{ui.bucket_label(bucket)} **{ui.number(written.get(bucket, 0))}**"
+             + (f" · {written_percents[bucket]}%" if written_total else "") for bucket in BUCKETS]
+    numbers_column.markdown("The paragraph's posts" + (" (unfiltered)" if filtered else "")
+                            + ":  \n" + "  \n".join(lines))
     if caveat := stance_caveat(summary):
         st.warning(caveat)  # our own words, not post text
     period = ((summary.payload or {}).get("period") or {}).get("words")

@@ -211,19 +211,22 @@ def test_story_page_numbers_beside_the_paragraph_count_the_paragraphs_posts(seed
     store, story = seeded
     written = store.bucket_counts(story.slug)  # the seeded summary's counts (all time)
 
-    def metrics(at, marker):
+    def tiles_of(at):
         return {m.label.split("[")[-1].split("]")[0]: m.value for m in at.metric
-                if marker in m.label}
+                if "(filtered)" in m.label}
 
+    def beside_paragraph(at):
+        return next(m.value for m in at.markdown if m.value.startswith("The paragraph's posts"))
+
+    expected = [f"{ui.bucket_label(b)} **{written[b]}**" for b in BUCKETS]
     at = app("story")
-    beside = metrics(at, "in the paragraph")
-    assert beside == {b.capitalize(): str(written[b]) for b in BUCKETS}
-    assert not metrics(at, "(filtered)")
+    beside = beside_paragraph(at)
+    assert all(line in beside for line in expected), beside
+    assert not tiles_of(at)
     at.multiselect(key="platforms").set_value(["hackernews"]).run()
-    assert metrics(at, "in the paragraph") == beside  # the paragraph is not filtered
-    tiles = metrics(at, "(filtered)")
+    assert beside_paragraph(at) == beside.replace("posts:", "posts (unfiltered):")
     only = aggregates.bucket_counts(store, story.slug, aggregates.Filters(platforms=("hackernews",)))
-    assert tiles["Supporters"] == str(only["supporters"]) != beside["Supporters"]
+    assert tiles_of(at)["Supporters"] == str(only["supporters"]) != str(written["supporters"])
     assert "Filtered to hackernews" in texts(at)
 
 
