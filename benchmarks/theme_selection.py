@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         for values in itertools.product(*GRID.values()):
             setting = dict(zip(GRID, values))
             start = time.perf_counter()
-            score, n = kp_f1(train, lambda t, f, k, s: select_labels(t, f, **setting), 0)
+            score, n = kp_f1(train, lambda t, f, k, s, p=setting: select_labels(t, f, **p), 0)
             print(f"CV on train: {json.dumps(setting):48s} KP-F1 {score:.4f}  themes {n}  "
                   f"{time.perf_counter() - start:.1f}s", flush=True)
             if best is None or score > best[1]:
