@@ -23,6 +23,7 @@ Methods:
   lex+gmm-bic      the same joined features, spherical Gaussian mixture, k of lowest BIC
   hdbscan          HDBSCAN, min_cluster_size 5 (its noise left out)
   calinski         KMeans, k (2..10) of best Calinski-Harabasz score
+  max-k-5          the shipped method with at most 5 themes per bucket (nlp.themes.MAX_K 5)
 
 The last line printed is one JSON object: the best alternative (by mean) against shipped.
 """
@@ -135,6 +136,16 @@ def ward_kmeans(features, seed, scale=0.3):
     return KMeans(k, init=centres, n_init=1, random_state=seed).fit_predict(features)
 
 
+def at_most(max_k, features, seed):
+    """The shipped clustering with `nlp.themes.MAX_K` set to `max_k` for this call."""
+    shipped = themes.MAX_K
+    themes.MAX_K = max_k
+    try:
+        return themes.cluster_labels(features, seed=seed)
+    finally:
+        themes.MAX_K = shipped
+
+
 def methods():
     from sklearn.cluster import HDBSCAN, KMeans
     from sklearn.metrics import calinski_harabasz_score
@@ -150,6 +161,7 @@ def methods():
         "hdbscan": (False, lambda t, f, k, s: HDBSCAN(min_cluster_size=5,
                                                       copy=True).fit_predict(f)),
         "calinski": (True, lambda t, f, k, s: kmeans_by(calinski_harabasz_score, f, s)),
+        "max-k-5": (True, lambda t, f, k, s: at_most(5, f, s)),
     }
 
 

@@ -59,8 +59,10 @@ def cross_validate(arguments, vectors, groups_, settings: dict, folds: int = 3) 
             for key, (members, gold) in groups_.items():
                 if key[0] not in held:
                     continue
+                # MIN_SHARE is passed: extract_themes bound its default when it was defined.
                 found = themes.extract_themes([arguments[i]["argument"] for i in members],
-                                              vectors[members], encoder="cv")
+                                              vectors[members], encoder="cv",
+                                              min_share=themes.MIN_SHARE)
                 count += len(found)
                 local = [(k, [members.index(i) for i in g]) for k, g in gold]
                 for g, _, value in match(local, [t.members for t in found]):
