@@ -100,6 +100,20 @@ def test_brief_states_each_bucket_point_as_a_clause_in_its_own_words(store, them
     assert len(written.paragraph.split()) <= 80
 
 
+def test_brief_drops_second_points_before_passing_its_word_limit(store, themed_story, monkeypatch):
+    import nlp.summarize as summarize
+
+    evidence = pipeline.story_evidence(store, themed_story, since=timedelta(hours=6), now=NOW,
+                                       encoder=FakeEncoder())
+    full = TemplateWriter("brief").write(evidence)
+    assert "point to" in full.paragraph  # room for second points at the usual limit
+    monkeypatch.setattr(summarize, "BRIEF_WORDS", len(full.paragraph.split()) - 1)
+    short = TemplateWriter("brief").write(evidence)
+    assert len(short.paragraph.split()) < len(full.paragraph.split())
+    assert "point to" not in short.paragraph
+    assert_citations_hold(short, evidence)
+
+
 def test_planted_unsure_post_never_leads_a_theme():
     """A skeptic's sarcastic post the classifier put with supporters would lead their theme
     (as central as any, and the most engaged); flagged unsure, it is counted but neither quoted nor cited."""
