@@ -52,7 +52,8 @@ def main() -> int:
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless",
-         "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+         "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         "--client.toolbarMode", "viewer"],  # no Deploy button, as `reactions dashboard`
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
