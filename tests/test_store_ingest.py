@@ -203,6 +203,21 @@ def test_batched_minhash_equals_datasketch():
     assert text._minhash_values([], 64) == []
 
 
+def test_dedup_keys_are_the_ones_stored_before():
+    """Keys are stored: the same texts must keep giving the same keys, value for value."""
+    from nlp.text import dedup_keys
+
+    assert dedup_keys(["The call was the right thing to do, says everyone here", "ok",
+                       "Ünïcode wörds 😀 and more words"]) == [
+        [4582707165959692131, -3343750427921563624, 3861802237850876833, 7879003935184591812,
+         -7186283757242611735, -6310667156875636389],
+        [5644386772846488007, -2357837889195550789, -8072812516465572553, 1305945647526686871,
+         3044356041063366867, 5876223295857555148],
+        [6660941445201380342, -1310599186042335873, -2142224869980443280, 7336370165587869677,
+         3634880303000700396, -2643245437161490961],
+    ]
+
+
 @pytest.mark.postgres
 def test_one_post_postgresql_refuses_costs_that_post_not_the_page(postgres_url, story, caplog):
     store = Store(postgres_url)
