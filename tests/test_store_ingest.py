@@ -56,6 +56,18 @@ def test_a_nul_or_a_lone_surrogate_costs_nothing_on_either_database(store, story
     assert store.count_posts(story.slug) == 4
 
 
+def test_raw_json_that_needs_no_cleaning_is_stored_as_it_came(store, story):
+    """The page is checked as a whole: text that only looks like an escaped NUL, and
+    characters beyond ASCII, come back exactly."""
+    store.save_story(story)
+    raw = {"record": {"text": "café ☕ 😀 and a literal \\u0000 here"}, "n": [1, None, 2.5]}
+    page = [post(0, "café ☕ 😀", raw=raw), post(1, "plain", raw={})]
+    assert store_page(store, story.slug, "bluesky", page, "c1") == 2
+    stored = {p.native_id: p for p in store.posts(story.slug)}
+    assert stored["id0"].raw == raw and stored["id1"].raw == {}
+    assert stored["id0"].text == "café ☕ 😀"
+
+
 def test_run_errors_are_stored_without_sql(store, story):
     store.save_story(story)
     with pytest.raises(sa.exc.IntegrityError) as caught, store.begin() as conn:
