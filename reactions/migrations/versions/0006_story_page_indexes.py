@@ -3,8 +3,9 @@
 The Story page's top posts are ordered by engagement (`likes + 2 * reposts + replies`, then
 id) and its posts table newest first (`created_at DESC NULLS LAST`, then id). Neither order
 had an index, so PostgreSQL read, joined and sorted every post of the story for each; with
-these it reads the first rows in index order and stops. SQLite gets neither: without sampled statistics its planner starts
-from the story's rows whatever indexes posts has, so they would only slow its ingest.
+these it reads the first rows in index order and stops. SQLite gets neither: without
+sampled statistics its planner starts from the story's rows whatever indexes posts has,
+so they would only slow its ingest.
 
 Revision ID: 0006_story_page_indexes
 Revises: 0005_heartbeats
