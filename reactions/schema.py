@@ -198,6 +198,13 @@ alerts = sa.Table(
 )
 
 sa.Index("ix_posts_created_at", posts.c.created_at)
+# The Story page's two ordered reads, on PostgreSQL only (migration 0006): the most
+# engaged-with posts, and the newest first.
+sa.Index("ix_posts_engagement",
+         (posts.c.likes + sa.literal_column("2") * posts.c.reposts + posts.c.replies).desc(),
+         posts.c.id.desc()).ddl_if(dialect="postgresql")
+sa.Index("ix_posts_newest", posts.c.created_at.desc().nulls_last(),
+         posts.c.id.desc()).ddl_if(dialect="postgresql")
 
 # Near-duplicate lookup: the MinHash LSH band keys (and exact-text key) of each story's
 # original posts, so a new post is checked with an indexed lookup (migration 0002). The

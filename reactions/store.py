@@ -140,7 +140,9 @@ def _post_key(post: Post) -> tuple[str, str]:
     return post.platform, storable_text(str(post.native_id))
 
 
-def _post_row(post: Post) -> dict[str, Any]:
+def _post_row(post: Post, *, clean_raw: bool = True) -> dict[str, Any]:
+    """The post as a posts row. With `clean_raw=False` the raw JSON is left as it is, for a
+    caller that sends the page through `_page_json`, which cleans it for the whole page."""
     return {
         "platform": post.platform,
         "native_id": storable_text(str(post.native_id)),
@@ -154,8 +156,27 @@ def _post_row(post: Post) -> dict[str, Any]:
         "reposts": int(post.reposts or 0),
         "replies": int(post.replies or 0),
         "reply_to": storable_text(post.reply_to),
-        "raw": storable_json(post.raw),
+        "raw": storable_json(post.raw) if clean_raw else post.raw,
     }
+
+
+def _page_json(page: list[dict[str, Any]]) -> str:
+    """Rows as one JSON text for the server to unpack, every `raw` value made storable.
+
+    The whole page is checked the way `storable_json` checks one value (a NUL is escaped as
+    \\u0000, a lone surrogate fails to encode), and only a page that fails has its raw
+    values cleaned, one by one. So a page is encoded once, where checking each post's raw
+    JSON first encoded every post twice. The other columns were cleaned by `_post_row`.
+    """
+    text = json.dumps(page, ensure_ascii=False)
+    if "\\u0000" not in text:
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            pass
+    return json.dumps([{**row, "raw": storable_json(row["raw"])} for row in page],
+                      ensure_ascii=False)
 
 
 def row_to_post(row: Any) -> Post:
@@ -413,7 +434,9 @@ class Store:
         unique: dict[tuple[str, str], Post] = {}
         for post in posts:
             unique[_post_key(post)] = post
-        rows = [_post_row(p) for p in unique.values()]
+        # Both dialects' statements take the page through _page_json, which cleans raw JSON.
+        raw_cleaned_later = self.dialect in ("postgresql", "sqlite")
+        rows = [_post_row(p, clean_raw=not raw_cleaned_later) for p in unique.values()]
         now = utcnow()
         if self.dialect == "postgresql":
             ids = _pg_upsert_posts_or_skip(conn, rows)
@@ -897,7 +920,6 @@ def _pg_upsert_posts(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple
     placeholders per post) was parsed again on every page, and `json.dumps` (C) encodes
     the page faster than psycopg quotes a text array element by element;
     (platform, native id) -> id."""
-    import json
 
     def iso(value: datetime | None) -> str | None:
         return None if value is None else _utc(value).isoformat()
@@ -905,7 +927,7 @@ def _pg_upsert_posts(conn: Connection, rows: list[dict[str, Any]]) -> dict[tuple
     page = [{**row, "created_at": iso(row["created_at"]), "collected_at": iso(row["collected_at"])}
             for row in rows]
     return {(r.platform, r.native_id): r.id
-            for r in conn.execute(_PG_UPSERT_POSTS, {"rows": json.dumps(page)})}
+            for r in conn.execute(_PG_UPSERT_POSTS, {"rows": _page_json(page)})}
 
 
 def _pg_upsert_posts_or_skip(conn: Connection, rows: list[dict[str, Any]]
@@ -968,7 +990,7 @@ def _sqlite_upsert_posts(conn: Connection, rows: list[dict[str, Any]]
              "collected_at": _sqlite_time(row["collected_at"])} for row in rows]
     ids: dict[tuple[str, str], int] = {}
     for start in range(0, len(page), 5000):  # one statement per page in practice
-        result = conn.exec_driver_sql(_SQLITE_UPSERT_POSTS, (json.dumps(page[start:start + 5000]),))
+        result = conn.exec_driver_sql(_SQLITE_UPSERT_POSTS, (_page_json(page[start:start + 5000]),))
         ids.update(((platform, native_id), pid) for pid, platform, native_id in result)
     return ids
 

@@ -136,6 +136,10 @@ def test_iter_rows_streams_in_batches_without_losing_or_repeating_posts(sqlite_s
     assert sorted(streamed) == sorted(ids) and len(streamed) == len(set(streamed)) == 28
     assert streamed == [r["id"] for r in export.page(store, query, limit=100)]
     assert export.count(store, query) == 28
+    # Counted from story_posts alone when no filter reads the posts' own columns.
+    assert export.count(store, export.PostQuery(story.slug, Filters(sources=("hackernews",)))) == 28
+    assert export.count(store, export.PostQuery(story.slug, Filters(sources=("rss",)))) == 0
+    assert export.count(store, export.PostQuery("no-such-story")) == 0
     pending = export.PostQuery(story.slug, buckets=(export.PENDING,))
     assert export.count(store, pending) == 8
     assert {r["bucket"] for r in export.iter_rows(store, pending)} == {export.PENDING}

@@ -56,6 +56,18 @@ def test_a_nul_or_a_lone_surrogate_costs_nothing_on_either_database(store, story
     assert store.count_posts(story.slug) == 4
 
 
+def test_raw_json_that_needs_no_cleaning_is_stored_as_it_came(store, story):
+    """The page is checked as a whole: text that only looks like an escaped NUL, and
+    characters beyond ASCII, come back exactly."""
+    store.save_story(story)
+    raw = {"record": {"text": "café ☕ 😀 and a literal \\u0000 here"}, "n": [1, None, 2.5]}
+    page = [post(0, "café ☕ 😀", raw=raw), post(1, "plain", raw={})]
+    assert store_page(store, story.slug, "bluesky", page, "c1") == 2
+    stored = {p.native_id: p for p in store.posts(story.slug)}
+    assert stored["id0"].raw == raw and stored["id1"].raw == {}
+    assert stored["id0"].text == "café ☕ 😀"
+
+
 def test_run_errors_are_stored_without_sql(store, story):
     store.save_story(story)
     with pytest.raises(sa.exc.IntegrityError) as caught, store.begin() as conn:
@@ -201,6 +213,21 @@ def test_batched_minhash_equals_datasketch():
         reference.update_batch(list(shingles))
         assert signature.tolist() == reference.hashvalues.tolist()
     assert text._minhash_values([], 64) == []
+
+
+def test_dedup_keys_are_the_ones_stored_before():
+    """Keys are stored: the same texts must keep giving the same keys, value for value."""
+    from nlp.text import dedup_keys
+
+    assert dedup_keys(["The call was the right thing to do, says everyone here", "ok",
+                       "Ünïcode wörds 😀 and more words"]) == [
+        [4582707165959692131, -3343750427921563624, 3861802237850876833, 7879003935184591812,
+         -7186283757242611735, -6310667156875636389],
+        [5644386772846488007, -2357837889195550789, -8072812516465572553, 1305945647526686871,
+         3044356041063366867, 5876223295857555148],
+        [6660941445201380342, -1310599186042335873, -2142224869980443280, 7336370165587869677,
+         3634880303000700396, -2643245437161490961],
+    ]
 
 
 @pytest.mark.postgres
