@@ -124,7 +124,7 @@ def test_live_page_shows_each_active_story_and_its_open_alerts(seeded):
     assert any("cold-start guess" in c.value for c in at.caption)
     assert "Volume spike on “Seeded story”" in texts(at)
     at.button(key=next(b.key for b in at.button if b.key.startswith("ack-"))).click().run()
-    assert aggregates.alerts(seeded[0], open_only=True) == []
+    assert seeded[0].alerts(open_only=True) == []
     assert "Open alerts (0)" in [s.value for s in at.subheader]
 
 

@@ -5,7 +5,9 @@ The schema lives in `reactions.schema` and is created and upgraded by Alembic mi
 so a schema change never asks a user to delete their database.
 
 `Store` is one object composed of one mixin per area (`stories`, `posts`, `stances`,
-`summaries`, `runs`) on top of `engine.StoreBase`; see docs/architecture.md.
+`summaries`, `runs`, `notifications`) on top of `engine.StoreBase`; the dashboard's and
+digests' aggregates (`aggregates`) and the export query (`export`) are functions that take
+the store. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from reactions.store.engine import (
     describe_error,
     make_engine,
 )
+from reactions.store.notifications import NotificationsMixin
 from reactions.store.posts import PostsMixin, row_to_post
 from reactions.store.runs import RunsMixin
 from reactions.store.stances import StancesMixin
@@ -36,5 +39,6 @@ __all__ = [
 ]
 
 
-class Store(StoriesMixin, PostsMixin, StancesMixin, SummariesMixin, RunsMixin, StoreBase):
+class Store(StoriesMixin, PostsMixin, StancesMixin, SummariesMixin, RunsMixin,
+            NotificationsMixin, StoreBase):
     """All reads and writes of the application's data. Thread-safe; one per process is enough."""
