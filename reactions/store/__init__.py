@@ -13,10 +13,6 @@ the store. See docs/architecture.md.
 from __future__ import annotations
 
 from reactions.store.engine import (
-    ANALYZE_GROWTH,
-    ANALYZE_MIN_ROWS,
-    ANALYZED_TABLES,
-    CHUNK,
     MIGRATIONS,
     StoreBase,
     StoreError,
@@ -33,9 +29,9 @@ from reactions.store.summaries import SummariesMixin
 from reactions.store.text import make_storable, storable_json, storable_text
 
 __all__ = [
-    "ANALYZED_TABLES", "ANALYZE_GROWTH", "ANALYZE_MIN_ROWS", "CHUNK", "MIGRATIONS", "Store",
-    "StoreError", "UnknownStory", "definition_to_story", "describe_error", "make_engine",
-    "make_storable", "row_to_post", "storable_json", "storable_text", "story_to_definition",
+    "MIGRATIONS", "Store", "StoreError", "UnknownStory", "definition_to_story", "describe_error",
+    "make_engine", "make_storable", "row_to_post", "storable_json", "storable_text",
+    "story_to_definition",
 ]
 
 
