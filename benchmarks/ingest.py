@@ -132,7 +132,7 @@ def ingest_row_by_row(store, pages) -> None:
     from nlp.text import dedup_keys
     from reactions import schema as t
     from reactions.pipeline import prepare_posts
-    from reactions.store import _post_row
+    from reactions.store.posts import _post_row
 
     for raw in pages:
         posts = parse(json.loads(raw))

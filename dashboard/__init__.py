@@ -1,1 +1,2 @@
-"""The Streamlit dashboard. It only reads the store: it never collects or classifies."""
+"""The Streamlit dashboard. It reads the store and writes editors' edits only through
+`dashboard.writes`; it never collects or classifies."""

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import queries, ui
+from dashboard import queries, ui, writes
 from reactions import alerts as alert_rules
 from reactions import digest as digests
 from reactions.config import get_settings
@@ -23,13 +23,13 @@ def manage_row(label, items, prefix, describe, set_active, delete):
     chosen = left.selectbox(label, list(items), key=f"{prefix}_pick",
                             format_func=lambda i: describe(items[i]))
     if pause.button("Pause", key=f"{prefix}_pause"):
-        set_active(store, chosen, False)
+        set_active(chosen, False)
         st.rerun()
     if resume.button("Resume", key=f"{prefix}_resume"):
-        set_active(store, chosen, True)
+        set_active(chosen, True)
         st.rerun()
     if remove.button("Delete", key=f"{prefix}_delete"):
-        delete(store, chosen)
+        delete(chosen)
         st.rerun()
 
 
@@ -46,7 +46,14 @@ for d in digests.unknown_digests(store):  # never resent blindly: someone has to
         f"Digest #{d['id']} ({d['story']}, {d['period_key']}) to {d['address']} may or may "
         f"not have arrived: the send was interrupted after the message was handed over. "
         f"Look for Message-ID {d['message_id']} in that mailbox; it is not resent until "
-        f"resolved (reactions digest --resolve {d['id']} --arrived yes|no)."))
+        f"resolved (here, or reactions digest --resolve {d['id']} --arrived yes|no)."))
+    arrived, resend = st.columns(2)
+    if arrived.button("It arrived", key=f"digest_arrived_{d['id']}"):
+        writes.resolve_digest(d["id"], arrived=True)
+        st.rerun()
+    if resend.button("It did not arrive: send again", key=f"digest_resend_{d['id']}"):
+        writes.resolve_digest(d["id"], arrived=False)
+        st.rerun()
 subscriptions = digests.list_subscriptions(store)
 if subscriptions:
     st.dataframe([{
@@ -57,7 +64,7 @@ if subscriptions:
     by_id = {s["id"]: s for s in subscriptions}
     manage_row("Subscription", by_id, "sub",
                lambda s: f"#{s['id']} {s['address']} · {s['story']} · {s['period']}",
-               digests.set_subscription_active, digests.delete_subscription)
+               writes.set_subscription_active, writes.delete_subscription)
 else:
     st.write("No subscriptions yet.")
 
@@ -70,7 +77,7 @@ with st.form("add_subscription"):
                          placeholder="0 7 * * * (daily) or 0 7 * * mon (weekly)")
     if st.form_submit_button("Subscribe"):
         try:
-            digests.add_subscription(store, sub_story, address, period, cron=cron or None)
+            writes.add_subscription(sub_story, address, period, cron=cron or None)
         except ValueError as exc:
             st.error(escape_markdown(str(exc)))
         else:
@@ -112,7 +119,7 @@ if rules:
     } for r in rules], hide_index=True, width="stretch", key="rules_table")
     by_rule = {r["id"]: r for r in rules}
     manage_row("Rule", by_rule, "rule", lambda r: f"#{r['id']} {r['kind']} → {r['channel']}",
-               alert_rules.set_rule_active, alert_rules.delete_rule)
+               writes.set_rule_active, writes.delete_rule)
 else:
     st.write("No alert rules yet.")
 
@@ -132,9 +139,9 @@ with st.form("add_rule"):
             min_value=0 if whole else 0.0, step=1 if whole else 0.5, key=f"rule_{kind}_{name}")
     if st.form_submit_button("Add rule"):
         try:
-            alert_rules.add_rule(store, kind, channel=channel, target=target,
-                                 story=None if rule_story.startswith("(") else rule_story,
-                                 params=params)
+            writes.add_rule(kind, channel=channel, target=target,
+                            story=None if rule_story.startswith("(") else rule_story,
+                            params=params)
         except ValueError as exc:
             st.error(escape_markdown(str(exc)))
         else:

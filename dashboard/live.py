@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import queries, ui
+from dashboard import queries, ui, writes
 from reactions.config import get_settings
 from reactions.models import BUCKETS
 from reactions.render import escape_markdown
@@ -66,10 +66,7 @@ def live_region() -> None:
         left, right = st.columns([5, 1])
         left.markdown(escape_markdown(f"{alert['fired_at']:%Y-%m-%d %H:%M} UTC · {alert['message']}"))
         if right.button("Acknowledge", key=f"ack-{alert['id']}"):
-            from reactions.aggregates import acknowledge_alert
-
-            acknowledge_alert(queries.get_store(), alert["id"])
-            queries.clear()
+            writes.acknowledge_alert(alert["id"])
             st.rerun()
 
 

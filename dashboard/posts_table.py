@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import queries, ui
+from dashboard import queries, ui, writes
 from reactions import export
 from reactions.aggregates import Filters
 from reactions.models import BUCKETS, UNCLASSIFIED
@@ -91,11 +91,8 @@ def render(slug: str, filters: Filters) -> None:
     save_col.write("")
     if save_col.button(f"Save corrections ({len(picks)})", key="correct_save",
                        disabled=not picks, type="primary"):
-        store = queries.get_store()
-        for post_id, label, _ in picks:
-            store.add_label(slug, post_id, label, source="human",
-                            labeller=editor.strip() or "dashboard")
-        queries.clear()
+        writes.save_corrections(slug, [(post_id, label) for post_id, label, _ in picks],
+                                editor=editor.strip() or "dashboard")
         st.session_state["corrections_saved"] = version + 1
         st.session_state["saved_message"] = (
             f"Saved {len(picks)} correction{'s' * (len(picks) != 1)} as editor "

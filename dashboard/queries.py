@@ -1,8 +1,9 @@
-"""Read-only queries the dashboard pages use, cached briefly. No torch, no collection.
+"""Read-only queries the dashboard pages use, cached briefly. No torch, no collection, no SQL.
 
-Aggregates run in SQL (`reactions.aggregates`), so a page moves a few hundred rows even
-with 100,000 posts behind it; results are cached for `TTL_SECONDS`, and every write a page
-makes (a correction, a story, a subscription) clears the cache so it shows at once.
+Aggregates run in SQL in the data layer (`reactions.store.aggregates`, through
+`reactions.aggregates`), so a page moves a few hundred rows even with 100,000 posts behind
+it; results are cached for `TTL_SECONDS`. Every write a page makes goes through
+`dashboard.writes`, which clears the cache so it shows at once.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def live_overview() -> list[dict]:
 
 @st.cache_data(ttl=5)
 def alerts(story: str | None = None, open_only: bool = False, limit: int = 50) -> list[dict]:
-    return aggregates.alerts(get_store(), story=story, open_only=open_only, limit=limit)
+    return get_store().alerts(story=story, open_only=open_only, limit=limit)
 
 
 @st.cache_data(ttl=TTL_SECONDS)
@@ -169,16 +170,7 @@ def post_page(query: PostQuery, offset: int, limit: int) -> list[dict]:
 @st.cache_data(ttl=TTL_SECONDS)
 def newest_post_at(slug: str) -> datetime | None:
     """When the story's newest post was made (the Story page's default window covers it)."""
-    import sqlalchemy as sa
-
-    from reactions import schema as t
-
-    query = (sa.select(t.posts.c.created_at).join(t.story_posts,
-                                                  t.story_posts.c.post_id == t.posts.c.id)
-             .where(t.story_posts.c.story == slug, t.posts.c.created_at.is_not(None))
-             .order_by(t.posts.c.created_at.desc()).limit(1))
-    with get_store().engine.connect() as conn:
-        return conn.execute(query).scalar()
+    return aggregates.newest_post_at(get_store(), slug)
 
 
 def default_window(slug: str) -> str:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import queries
+from dashboard import queries, writes
 from dashboard.forms import story_from_form
 from reactions.render import escape_markdown
 from reactions.stories import StoryFileError
@@ -26,12 +26,10 @@ if stories:
     left, middle, right = st.columns([3, 1, 1])
     chosen = left.selectbox("Story", list(by_slug), key="toggle_story")
     if middle.button("Pause", key="pause", disabled=not by_slug[chosen].active):
-        queries.get_store().set_story_active(chosen, False)
-        queries.clear()
+        writes.set_story_active(chosen, False)
         st.rerun()
     if right.button("Resume", key="resume", disabled=by_slug[chosen].active):
-        queries.get_store().set_story_active(chosen, True)
-        queries.clear()
+        writes.set_story_active(chosen, True)
         st.rerun()
 else:
     by_slug = {}
@@ -86,7 +84,6 @@ if submitted:
     except StoryFileError as exc:
         st.error(escape_markdown(str(exc)))
     else:
-        queries.get_store().save_story(story)
-        queries.clear()
+        writes.save_story(story)
         st.success(f"Story {story.slug} saved ({len(story.sources)} sources). "
                    "`reactions run` picks up new sources when it restarts.")

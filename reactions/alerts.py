@@ -22,11 +22,10 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-import sqlalchemy as sa
-
 from reactions import aggregates
-from reactions import schema as t
 from reactions.models import BUCKETS, Story, utcnow
+from reactions.notify import DeliveryError, InvalidAddress, Mailer, post_webhook, validate_address
+from reactions.render import safe_url
 from reactions.store import Store
 
 log = logging.getLogger(__name__)
@@ -118,15 +117,11 @@ def validate_rule(kind: str, params: dict[str, Any] | None, channel: str,
         raise AlertRuleError("baseline_intervals must be at least 2")
     target = (target or "").strip() or None
     if channel == "email":
-        from reactions.digest import DigestError, validate_address
-
         try:
             target = validate_address(target or "")
-        except DigestError as exc:
+        except InvalidAddress as exc:
             raise AlertRuleError(f"email alerts need an address: {exc}") from None
     elif channel == "webhook":
-        from reactions.render import safe_url
-
         if not safe_url(target):
             raise AlertRuleError(f"webhook alerts need an http(s) URL, not {target!r}")
     else:
@@ -141,29 +136,20 @@ def add_rule(store: Store, kind: str, *, channel: str = "dashboard", target: str
     if story:
         store.get_story(story)
     merged, target = validate_rule(kind, params, channel, target)
-    with store.begin() as conn:
-        return conn.execute(sa.insert(t.alert_rules).values(
-            story=story or None, kind=kind, params=merged, channel=channel, target=target,
-            active=active, created_at=utcnow())).inserted_primary_key[0]
+    return store.save_alert_rule(story=story or None, kind=kind, params=merged, channel=channel,
+                                 target=target, active=active)
 
 
 def list_rules(store: Store, *, active_only: bool = False) -> list[dict[str, Any]]:
-    query = sa.select(t.alert_rules).order_by(t.alert_rules.c.id)
-    if active_only:
-        query = query.where(t.alert_rules.c.active.is_(True))
-    with store.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+    return store.alert_rules(active_only=active_only)
 
 
 def set_rule_active(store: Store, rule_id: int, active: bool) -> None:
-    with store.begin() as conn:
-        conn.execute(sa.update(t.alert_rules).where(t.alert_rules.c.id == rule_id)
-                     .values(active=active))
+    store.set_alert_rule_active(rule_id, active)
 
 
 def delete_rule(store: Store, rule_id: int) -> None:
-    with store.begin() as conn:
-        conn.execute(sa.delete(t.alert_rules).where(t.alert_rules.c.id == rule_id))
+    store.delete_alert_rule(rule_id)
 
 
 # -- checking -------------------------------------------------------------------------------
@@ -209,10 +195,7 @@ def _minutes(value: float) -> str:
 
 def _in_cooldown(store: Store, rule: dict[str, Any], story: str, now: datetime) -> bool:
     since = now - timedelta(minutes=rule["params"]["cooldown_minutes"])
-    query = sa.select(sa.func.count()).select_from(t.alerts).where(
-        t.alerts.c.rule_id == rule["id"], t.alerts.c.story == story, t.alerts.c.fired_at > since)
-    with store.engine.connect() as conn:
-        return conn.execute(query).scalar_one() > 0
+    return store.alerts_fired_since(rule["id"], story, since) > 0
 
 
 def check_alerts(
@@ -237,8 +220,7 @@ def check_alerts(
             alert = {"rule_id": rule["id"], "story": story.slug, "kind": rule["kind"],
                      "fired_at": now, "message": found["message"], "details": found["details"],
                      "delivered": delivered, "acknowledged": False}
-            with store.begin() as conn:
-                alert["id"] = conn.execute(sa.insert(t.alerts).values(**alert)).inserted_primary_key[0]
+            alert["id"] = store.save_alert(dict(alert))
             log.warning("alert: %s", found["message"])
             fired.append(alert)
     return fired
@@ -251,8 +233,6 @@ def _slack_escape(text: str) -> str:
 def deliver(rule: dict[str, Any], story: Story, message: str, *, settings: Any = None,
             mailer: Any = None, http_client: Any = None) -> dict[str, Any]:
     """Send the alert to the rule's channel; returns {channel, ok, error} (error is safe)."""
-    from reactions.notify import DeliveryError, Mailer, post_webhook
-
     channel = rule["channel"]
     try:
         if channel == "webhook":

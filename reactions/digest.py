@@ -14,19 +14,24 @@ the dashboard and never resent blindly (`resolve_unknown`).
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from reactions import aggregates
-from reactions import schema as t
 from reactions.models import BUCKETS, Story, utcnow
+from reactions.notify import (
+    ConfigurationMissing,
+    DeliveryError,
+    InvalidAddress,
+    Mailer,
+    OutcomeUnknown,
+    validate_address,
+)
+from reactions.pipeline import current_summary
 from reactions.render import safe_url, summary_parts
 from reactions.store import Store
 
@@ -37,7 +42,6 @@ PERIODS: dict[str, timedelta] = {"daily": timedelta(days=1), "weekly": timedelta
 #: When a subscription without its own cron expression goes out (UTC).
 DEFAULT_CRON = {"daily": "0 7 * * *", "weekly": "0 7 * * mon"}
 MAX_ATTEMPTS = 5
-_ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
 class DigestError(ValueError):
@@ -45,15 +49,6 @@ class DigestError(ValueError):
 
 
 # -- validation and subscriptions -----------------------------------------------------------
-
-
-def validate_address(address: str) -> str:
-    """A bare email address, or DigestError naming the problem."""
-    address = (address or "").strip()
-    name, parsed = parseaddr(address)
-    if not parsed or parsed != address or not _ADDRESS.match(parsed):
-        raise DigestError(f"{address!r} is not an email address like editor@example.org")
-    return parsed
 
 
 def validate_period(period: str) -> str:
@@ -82,48 +77,29 @@ def add_subscription(
 ) -> int:
     """Subscribe an address to a story's digests (or update the existing subscription)."""
     store.get_story(story)  # UnknownStory lists the ones that exist
-    address, period, cron = validate_address(address), validate_period(period), validate_cron(cron)
-    with store.begin() as conn:
-        existing = conn.execute(sa.select(t.subscriptions.c.id).where(
-            t.subscriptions.c.story == story, t.subscriptions.c.address == address,
-            t.subscriptions.c.period == period)).scalar_one_or_none()
-        if existing is not None:
-            conn.execute(sa.update(t.subscriptions).where(t.subscriptions.c.id == existing)
-                         .values(cron=cron, active=active))
-            return existing
-        return conn.execute(sa.insert(t.subscriptions).values(
-            story=story, address=address, period=period, cron=cron, active=active,
-            created_at=utcnow())).inserted_primary_key[0]
+    try:
+        address = validate_address(address)
+    except InvalidAddress as exc:
+        raise DigestError(str(exc)) from None
+    period, cron = validate_period(period), validate_cron(cron)
+    return store.save_subscription(story, address, period, cron=cron, active=active)
 
 
 def list_subscriptions(store: Store, *, story: str | None = None,
                        active_only: bool = False) -> list[dict[str, Any]]:
-    query = sa.select(t.subscriptions).order_by(t.subscriptions.c.story, t.subscriptions.c.address)
-    if story:
-        query = query.where(t.subscriptions.c.story == story)
-    if active_only:
-        query = query.where(t.subscriptions.c.active.is_(True))
-    with store.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+    return store.subscriptions(story=story, active_only=active_only)
 
 
 def set_subscription_active(store: Store, subscription_id: int, active: bool) -> None:
-    with store.begin() as conn:
-        conn.execute(sa.update(t.subscriptions).where(t.subscriptions.c.id == subscription_id)
-                     .values(active=active))
+    store.set_subscription_active(subscription_id, active)
 
 
 def delete_subscription(store: Store, subscription_id: int) -> None:
-    with store.begin() as conn:
-        conn.execute(sa.delete(t.subscriptions).where(t.subscriptions.c.id == subscription_id))
+    store.delete_subscription(subscription_id)
 
 
 def digest_history(store: Store, subscription_id: int | None = None, limit: int = 50) -> list[dict]:
-    query = sa.select(t.digests).order_by(t.digests.c.id.desc()).limit(limit)
-    if subscription_id is not None:
-        query = query.where(t.digests.c.subscription_id == subscription_id)
-    with store.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+    return store.digest_history(subscription_id, limit)
 
 
 # -- periods --------------------------------------------------------------------------------
@@ -176,12 +152,7 @@ def previous_shares(store: Store, subscription_id: int | None, before_key: str) 
     """The shares recorded with the last digest sent to this subscription before this period."""
     if subscription_id is None:
         return None
-    query = (sa.select(t.digests.c.summary).where(
-        t.digests.c.subscription_id == subscription_id, t.digests.c.status == "sent",
-        t.digests.c.period_key != before_key,
-    ).order_by(t.digests.c.sent_at.desc()).limit(1))
-    with store.engine.connect() as conn:
-        summary = conn.execute(query).scalar_one_or_none()
+    summary = store.last_sent_digest_summary(subscription_id, before_key)
     return (summary or {}).get("shares") if summary else None
 
 
@@ -308,8 +279,6 @@ def summary_for_digest(store: Store, story: Any, window: Any, now: datetime, *,
                        save: bool = True) -> Any:
     """The story's summary of the digest's period (stored if up to date, else written now);
     None when it cannot be written (the digest then says no paragraph was written)."""
-    from reactions.pipeline import current_summary
-
     try:
         return current_summary(store, story, since=window, now=now, save=save)
     except Exception:  # noqa: BLE001 - a digest still goes out with its numbers
@@ -341,32 +310,10 @@ def _claim(store: Store, sub_id: int, key: str, now: datetime) -> tuple[str, str
     (another process is sending it now). The Message-ID is made once per row and kept, so
     every attempt at the same digest carries the same one.
     """
-    with store.begin() as conn:
-        conn.execute(store._insert(t.digests).values(
-            subscription_id=sub_id, period_key=key, status="pending", attempts=0,
-            message_id=_message_id(sub_id, key),
-        ).on_conflict_do_nothing())
-        where = (t.digests.c.subscription_id == sub_id, t.digests.c.period_key == key)
-        # Only one sender moves the row from an unsent state to "sending".
-        claimed = conn.execute(sa.update(t.digests).where(
-            *where, t.digests.c.status.in_(("pending", "failed")),
-            t.digests.c.attempts < MAX_ATTEMPTS,
-        ).values(attempts=t.digests.c.attempts + 1, status="sending", claimed_at=now,
-                 message_id=sa.func.coalesce(t.digests.c.message_id,
-                                             _message_id(sub_id, key)))).rowcount
-        row = conn.execute(sa.select(t.digests.c.status, t.digests.c.claimed_at,
-                                     t.digests.c.message_id).where(*where)).one()
-        if claimed:
-            return "claimed", row.message_id
-        if row.status == "sending":
-            if row.claimed_at is not None and now - row.claimed_at < SENDING_TIMEOUT:
-                return "in progress", row.message_id
-            conn.execute(sa.update(t.digests).where(*where, t.digests.c.status == "sending")
-                         .values(status="unknown",
-                                 error=f"the sending process stopped mid-send; {UNKNOWN_HELP}"))
-            return "unknown", row.message_id
-        outcome = {"sent": "already sent", "unknown": "unknown"}.get(row.status, "gave up")
-        return outcome, row.message_id
+    return store.claim_digest(
+        sub_id, key, now, message_id=_message_id(sub_id, key), max_attempts=MAX_ATTEMPTS,
+        sending_timeout=SENDING_TIMEOUT,
+        unknown_error=f"the sending process stopped mid-send; {UNKNOWN_HELP}")
 
 
 def send_digest(
@@ -382,8 +329,6 @@ def send_digest(
     process died after the message was handed over: recorded, shown, never resent blindly)
     or "in progress" (another process holds the claim).
     """
-    from reactions.notify import DeliveryError, Mailer, OutcomeUnknown
-
     now = now or utcnow()
     key = key or period_key(subscription["period"], now)
     sub_id = subscription["id"]
@@ -420,28 +365,14 @@ def send_digest(
 
 
 def _record(store: Store, sub_id: int, key: str, **values: Any) -> None:
-    with store.begin() as conn:
-        conn.execute(sa.update(t.digests).where(
-            t.digests.c.subscription_id == sub_id, t.digests.c.period_key == key).values(**values))
+    store.record_digest(sub_id, key, **values)
 
 
 def unknown_digests(store: Store, *, now: datetime | None = None) -> list[dict[str, Any]]:
     """Digests whose outcome is unknown (recorded so, or left "sending" by a dead process
     for longer than SENDING_TIMEOUT), oldest first, with their subscription: for the
     dashboard and `status`. Nothing is resent until someone resolves them."""
-    now = now or utcnow()
-    query = (
-        sa.select(t.digests.c.id, t.subscriptions.c.story, t.subscriptions.c.address,
-                  t.subscriptions.c.period, t.digests.c.period_key, t.digests.c.status,
-                  t.digests.c.message_id, t.digests.c.claimed_at, t.digests.c.attempts,
-                  t.digests.c.error)
-        .join(t.subscriptions, t.subscriptions.c.id == t.digests.c.subscription_id)
-        .where(sa.or_(t.digests.c.status == "unknown", sa.and_(
-            t.digests.c.status == "sending", t.digests.c.claimed_at < now - SENDING_TIMEOUT)))
-        .order_by(t.digests.c.claimed_at, t.digests.c.id)
-    )
-    with store.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+    return store.unknown_digests(now=now or utcnow(), sending_timeout=SENDING_TIMEOUT)
 
 
 def resolve_unknown(store: Store, digest_id: int, *, arrived: bool) -> None:
@@ -449,11 +380,7 @@ def resolve_unknown(store: Store, digest_id: int, *, arrived: bool) -> None:
     not (recorded as failed, so the next check sends it again with the same Message-ID)."""
     values = ({"status": "sent", "error": None} if arrived
               else {"status": "failed", "error": "not received (resolved by an editor)"})
-    with store.begin() as conn:
-        done = conn.execute(sa.update(t.digests).where(
-            t.digests.c.id == digest_id, t.digests.c.status.in_(("unknown", "sending")),
-        ).values(**values)).rowcount
-    if not done:
+    if not store.settle_digest(digest_id, **values):
         raise DigestError(f"digest {digest_id} has no unknown outcome to resolve")
 
 
@@ -467,10 +394,7 @@ def due_subscriptions(store: Store, now: datetime) -> list[dict[str, Any]]:
             continue
         # The period is the one the scheduled time belongs to, not the one `now` is in.
         sub["period_key"] = period_key(sub["period"], fired)
-        with store.engine.connect() as conn:
-            row = conn.execute(sa.select(t.digests.c.status, t.digests.c.attempts).where(
-                t.digests.c.subscription_id == sub["id"],
-                t.digests.c.period_key == sub["period_key"])).first()
+        row = store.digest_state(sub["id"], sub["period_key"])
         # A "sending" row is passed on too: send_digest says whether it is in progress or
         # was left by a dead process (then it is recorded as unknown, and not resent).
         if row is None or row.status == "sending" or (
@@ -482,8 +406,6 @@ def due_subscriptions(store: Store, now: datetime) -> list[dict[str, Any]]:
 def send_due_digests(store: Store, *, now: datetime | None = None, mailer: Any = None,
                      settings: Any = None) -> dict[str, str]:
     """Send every due digest once; returns {"story/address/period": outcome}."""
-    from reactions.notify import ConfigurationMissing, Mailer
-
     now = now or utcnow()
     due = due_subscriptions(store, now)
     if not due:

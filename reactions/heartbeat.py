@@ -15,9 +15,6 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
-from reactions import schema as t
 from reactions.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -33,29 +30,18 @@ KEEP = timedelta(days=7)
 
 def beat(store: Any, name: str, role: str, *, started_at: datetime | None = None) -> None:
     """Record that `name` is alive now (one upsert)."""
-    now = utcnow()
-    stmt = store._insert(t.heartbeats).values(name=name, role=role, started_at=started_at or now,
-                                              beat_at=now, stopped_at=None)
-    stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={
-        "role": stmt.excluded.role, "beat_at": stmt.excluded.beat_at, "stopped_at": None})
-    with store.begin() as conn:
-        conn.execute(stmt)
-        conn.execute(sa.delete(t.heartbeats).where(t.heartbeats.c.beat_at < now - KEEP))
+    store.beat(name, role, started_at=started_at or utcnow(), keep=KEEP)
 
 
 def stopped(store: Any, name: str) -> None:
     """Mark `name` as stopped (a clean exit)."""
-    with store.begin() as conn:
-        conn.execute(sa.update(t.heartbeats).where(t.heartbeats.c.name == name)
-                     .values(stopped_at=utcnow()))
+    store.mark_stopped(name)
 
 
 def processes(store: Any, *, now: datetime | None = None) -> list[dict[str, Any]]:
     """Every process that beat within `KEEP`, newest beat first, each with `alive`."""
     now = now or utcnow()
-    query = sa.select(t.heartbeats).order_by(t.heartbeats.c.beat_at.desc())
-    with store.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query)]
+    rows = store.heartbeats()
     for row in rows:
         row["alive"] = (row["stopped_at"] is None
                         and now - row["beat_at"] < timedelta(seconds=ALIVE_SECONDS))

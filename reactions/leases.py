@@ -16,13 +16,7 @@ import os
 import socket
 import threading
 import uuid
-from datetime import timedelta
 from typing import Any
-
-import sqlalchemy as sa
-
-from reactions import schema as t
-from reactions.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -54,38 +48,21 @@ def _host() -> str:
 
 def try_acquire(store: Any, name: str, owner: str, ttl: float) -> bool:
     """Take the lease if it is free, expired or already `owner`'s; True when we hold it."""
-    now = utcnow()
-    stmt = store._insert(t.leases).values(name=name, owner=owner,
-                                          expires_at=now + timedelta(seconds=ttl))
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["name"],
-        set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},
-        where=sa.or_(t.leases.c.expires_at < now, t.leases.c.owner == owner),
-    ).returning(t.leases.c.owner)
-    with store.begin() as conn:
-        return conn.execute(stmt).first() is not None
+    return store.try_acquire_lease(name, owner, ttl)
 
 
 def renew(store: Any, name: str, owner: str, ttl: float) -> bool:
     """Push the expiry on; False when the lease is no longer ours (it lapsed and was taken)."""
-    with store.begin() as conn:
-        return conn.execute(
-            sa.update(t.leases).where(t.leases.c.name == name, t.leases.c.owner == owner)
-            .values(expires_at=utcnow() + timedelta(seconds=ttl))
-        ).rowcount == 1
+    return store.renew_lease(name, owner, ttl)
 
 
 def release(store: Any, name: str, owner: str) -> None:
-    with store.begin() as conn:
-        conn.execute(sa.delete(t.leases).where(t.leases.c.name == name,
-                                               t.leases.c.owner == owner))
+    store.release_lease(name, owner)
 
 
 def holder(store: Any, name: str) -> str | None:
     """Who holds the lease now (None when it is free or expired)."""
-    with store.engine.connect() as conn:
-        return conn.execute(sa.select(t.leases.c.owner).where(
-            t.leases.c.name == name, t.leases.c.expires_at >= utcnow())).scalar_one_or_none()
+    return store.lease_holder(name)
 
 
 class Lease:
@@ -149,9 +126,7 @@ def _gone(owner: str) -> bool:
 
 def clear_dead_owners(store: Any) -> int:
     """Drop leases whose owner was a process on this machine that has died (kill -9, a crash)."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(t.leases.c.name, t.leases.c.owner)).all()
-    dead = [(name, owner) for name, owner in rows if _gone(owner)]
+    dead = [(name, owner) for name, owner in store.lease_owners() if _gone(owner)]
     for name, owner in dead:
         release(store, name, owner)
     return len(dead)
@@ -161,16 +136,8 @@ def close_interrupted_runs(store: Any) -> int:
     """Close run rows left open by a process that died: open runs whose source's lease is
     no longer held. Returns how many were closed."""
     clear_dead_owners(store)
-    now = utcnow()
-    with store.begin() as conn:
-        open_runs = conn.execute(sa.select(t.runs.c.id, t.runs.c.story, t.runs.c.source)
-                                 .where(t.runs.c.finished_at.is_(None))).all()
-        live = set(conn.execute(sa.select(t.leases.c.name)
-                                .where(t.leases.c.expires_at >= now)).scalars())
-        stale = [r.id for r in open_runs if collect_lease_name(r.story, r.source) not in live]
-        if stale:
-            conn.execute(sa.update(t.runs).where(t.runs.c.id.in_(stale))
-                         .values(finished_at=now, error=INTERRUPTED))
-    if stale:
-        log.warning("closed %d run(s) left open by a stopped process", len(stale))
-    return len(stale)
+    closed = store.close_open_runs(
+        lambda story, source, live: collect_lease_name(story, source) not in live, INTERRUPTED)
+    if closed:
+        log.warning("closed %d run(s) left open by a stopped process", closed)
+    return closed

@@ -1,4 +1,8 @@
-"""Delivery of digests and alerts: SMTP mail and Slack-compatible webhooks, and their jobs.
+"""Delivery: SMTP mail and Slack-compatible webhooks, and the addresses they go to.
+
+It knows nothing of digests or alerts: `reactions.digest` and `reactions.alerts` build
+what is sent and call this module; the scheduler (`reactions.schedule`) and the workers
+(`reactions.worker.tasks`) decide when.
 
 SMTP settings come from `REACTIONS_SMTP_*`; the password is a `SecretStr` from the
 environment and never appears in a log line, an error or the store. Transient failures
@@ -9,9 +13,11 @@ environment and never appears in a log line, an error or the store. Transient fa
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Any
 
 import httpx
@@ -20,6 +26,7 @@ import stamina
 log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+_ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
 class DeliveryError(Exception):
@@ -33,6 +40,19 @@ class ConfigurationMissing(DeliveryError, ValueError):
 class OutcomeUnknown(DeliveryError):
     """The connection failed after the message was handed to the server (DATA): it may have
     been accepted. Never retried: resending could deliver it twice."""
+
+
+class InvalidAddress(ValueError):
+    """Not a bare email address; the message shows what one looks like."""
+
+
+def validate_address(address: str) -> str:
+    """A bare email address, or InvalidAddress naming the problem."""
+    address = (address or "").strip()
+    name, parsed = parseaddr(address)
+    if not parsed or parsed != address or not _ADDRESS.match(parsed):
+        raise InvalidAddress(f"{address!r} is not an email address like editor@example.org")
+    return parsed
 
 
 class _Transient(Exception):
@@ -176,34 +196,3 @@ def post_webhook(url: str, payload: dict[str, Any], *, client: httpx.Client | No
     finally:
         if own:
             client.close()
-
-
-def add_notification_jobs(scheduler: Any, store: Any, *, settings: Any = None,
-                          stop: Any = None) -> None:
-    """Add the digest and alert jobs to `reactions run`'s scheduler.
-
-    Both run on a short interval and decide for themselves what is due, so subscriptions
-    and rules added on the dashboard are picked up without a restart, and a digest missed
-    while the scheduler was down goes out when it comes back (once: see `reactions.digest`).
-    """
-    if settings is None:
-        from reactions.config import get_settings
-
-        settings = get_settings()
-
-    def digests_job() -> None:
-        from reactions.digest import send_due_digests
-
-        if stop is None or not stop.is_set():
-            send_due_digests(store, settings=settings)
-
-    def alerts_job() -> None:
-        from reactions.alerts import check_alerts
-
-        if stop is None or not stop.is_set():
-            check_alerts(store, settings=settings)
-
-    scheduler.add_job(digests_job, "interval", id="digests", name="send due digests",
-                      minutes=settings.digest_check_minutes)
-    scheduler.add_job(alerts_job, "interval", id="alerts", name="check alert rules",
-                      minutes=settings.alert_check_minutes)

@@ -267,10 +267,40 @@ def build_scheduler(runner: Runner, stories: list[Story], *, first_run_now: bool
             scheduler.add_job(runner.dispatch.send, "interval", args=(name,), id=name,
                               name=f"send the {name} task", minutes=every)
         return scheduler
-    from reactions.notify import add_notification_jobs  # digests and alerts (#6)
-
-    add_notification_jobs(scheduler, runner.store, stop=runner.stop)
+    add_notification_jobs(scheduler, runner.store, stop=runner.stop)  # digests and alerts (#6)
     return scheduler
+
+
+def add_notification_jobs(scheduler: Any, store: Any, *, settings: Any = None,
+                          stop: Any = None) -> None:
+    """Add the digest and alert jobs to `reactions run`'s scheduler (the workers' beat sends
+    the same two tasks instead: `reactions.worker.tasks`).
+
+    Both run on a short interval and decide for themselves what is due, so subscriptions
+    and rules added on the dashboard are picked up without a restart, and a digest missed
+    while the scheduler was down goes out when it comes back (once: see `reactions.digest`).
+    """
+    if settings is None:
+        from reactions.config import get_settings
+
+        settings = get_settings()
+
+    def digests_job() -> None:
+        from reactions.digest import send_due_digests
+
+        if stop is None or not stop.is_set():
+            send_due_digests(store, settings=settings)
+
+    def alerts_job() -> None:
+        from reactions.alerts import check_alerts
+
+        if stop is None or not stop.is_set():
+            check_alerts(store, settings=settings)
+
+    scheduler.add_job(digests_job, "interval", id="digests", name="send due digests",
+                      minutes=settings.digest_check_minutes)
+    scheduler.add_job(alerts_job, "interval", id="alerts", name="check alert rules",
+                      minutes=settings.alert_check_minutes)
 
 
 def run_forever(runner: Runner, stories: list[Story], *, grace: float = GRACE) -> bool:

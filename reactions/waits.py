@@ -13,9 +13,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from reactions import schema as t
 from reactions.models import utcnow
 
 #: The key of the resume time in a cursor's JSON (`collectors.base.CursorState.RESUME_KEY`).
@@ -45,12 +42,8 @@ def saved_wait(store: Any, story: str, source: str, *,
 def saved_waits(store: Any, *, now: datetime | None = None) -> dict[tuple[str, str], datetime]:
     """(story, source) -> resume time, for every source still waiting; one query."""
     now = now or utcnow()
-    query = sa.select(t.cursors.c.story, t.cursors.c.source, t.cursors.c.cursor).where(
-        t.cursors.c.cursor.like(f"%{RESUME_KEY}%"))
-    with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
     waits = {}
-    for story, source, cursor in rows:
+    for story, source, cursor in store.cursors_containing(RESUME_KEY):
         moment = resume_time(cursor)
         if moment is not None and moment > now:
             waits[(story, source)] = moment

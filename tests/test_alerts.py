@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from reactions import aggregates
 from reactions import alerts as alert_rules
 from reactions.models import BUCKETS, Post, StancePrediction, Story, utcnow
 from reactions.store import Store
@@ -79,7 +78,7 @@ def test_a_spike_fires_once_and_steady_traffic_never_fires(db_url, webhook):
     for minutes in (5, 10, 30):
         assert alert_rules.check_alerts(store, now=now + timedelta(minutes=minutes)) == []
     assert len(received) == 1
-    stored = aggregates.alerts(store, story=STORY.slug)
+    stored = store.alerts(story=STORY.slug)
     assert len(stored) == 1 and stored[0]["rule_id"] == rule and not stored[0]["acknowledged"]
 
     # Steady traffic on another story with the same rule for all stories: never fires.
@@ -162,4 +161,4 @@ def test_reactions_run_schedules_the_digest_and_alert_checks(sqlite_store, monke
     add_posts(sqlite_store, [60] + [10] * 24, now=utcnow())
     alert_rules.add_rule(sqlite_store, "volume_spike")
     jobs["alerts"].func()
-    assert len(aggregates.alerts(sqlite_store)) == 1
+    assert len(sqlite_store.alerts()) == 1

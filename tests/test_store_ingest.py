@@ -7,10 +7,10 @@ import pytest
 import sqlalchemy as sa
 
 from reactions import schema as t
-from reactions import store as store_module
 from reactions.models import Post
 from reactions.pipeline import store_page
 from reactions.store import MIGRATIONS, Store, describe_error, storable_text
+from reactions.store import engine as store_module
 
 T0 = datetime(2025, 11, 24, 12, 0, tzinfo=timezone.utc)
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from reactions import aggregates, export
+from reactions.store import aggregates, export
 from reactions import schema as t
 from reactions.models import Post, StancePrediction, Story
 from reactions.store import Store
@@ -67,7 +67,7 @@ def test_top_posts_and_newest_posts_read_an_index(postgres_url):
         score = [p["likes"] + 2 * p["reposts"] for p in best]
         assert score == sorted(score, reverse=True) and score[0] == 16 + 2 * 4
         page = export.page(store, export.PostQuery("s"), limit=300)
-        times = [r["created_at"] for r in page]
+        times = [r.created_at for r in page]
         assert times[-6:] == [None] * 6 and times[:-6] == sorted(times[:-6], reverse=True)
     finally:
         store.close()

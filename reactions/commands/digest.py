@@ -52,11 +52,10 @@ def run(args) -> int:
         list_subscriptions,
         period_key,
         send_digest,
-        validate_address,
         validate_cron,
     )
     from reactions.models import utcnow
-    from reactions.notify import Mailer
+    from reactions.notify import Mailer, validate_address
 
     settings = get_settings()
     if args.resolve is not None or args.arrived:
