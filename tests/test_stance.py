@@ -129,7 +129,7 @@ def test_many_labels_get_a_head_of_their_own(clf):
 
 
 def test_default_prior_for_a_new_claim_is_pair_model_times_general_head(clf):
-    from nlp.stance_heads import pair_features, softmax
+    from nlp.stance.heads import pair_features, softmax
 
     assert clf.pair is not None
     logits = clf.pair.logits(POSTS, CLAIM)
@@ -150,7 +150,7 @@ def test_default_prior_for_a_new_claim_is_pair_model_times_general_head(clf):
 
 
 def test_pair_model_trains_and_round_trips(tmp_path):
-    from nlp.stance_pair import PairModel, offtopic_negatives
+    from nlp.stance.pair import PairModel, offtopic_negatives
 
     claims, texts = [CLAIM] * len(POSTS), list(POSTS)
     own = dict(zip(texts + ["I love my cat"], claims + ["Cats are great"]))
@@ -179,7 +179,7 @@ def bucket_ids(labels):
 
 
 def test_active_learning_picks_new_spread_out_posts():
-    from nlp.stance_heads import pick_for_labeling
+    from nlp.stance.heads import pick_for_labeling
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(50, 8)).astype(np.float32)
@@ -302,7 +302,7 @@ def test_train_stance_can_fine_tune_a_pair_model(tmp_path, capsys):
     assert meta["pair"]["file"] == "pair.safetensors" and (out / "pair.safetensors").is_file()
     trained = load_classifier(str(out))
     assert trained.pair is not None
-    from nlp.stance_heads import pair_features
+    from nlp.stance.heads import pair_features
 
     vectors = trained.encoder.encode(POSTS)
     general = trained.general.logits(pair_features(vectors, trained.claim_vectors("Other")))
@@ -315,7 +315,7 @@ def test_train_stance_can_fine_tune_a_pair_model(tmp_path, capsys):
 
 
 def softmax_of(logits):
-    from nlp.stance_heads import softmax
+    from nlp.stance.heads import softmax
 
     return softmax(logits)
 
@@ -378,7 +378,7 @@ def backends(tmp_path_factory):
     """One classifier per backend of nlp.stance.BACKENDS: the shipped default, a train-stance
     folder, and tiny random Hugging Face stance and NLI models (no weights offline)."""
     from nlp.stance import BACKENDS, load_classifier
-    from nlp.stance_train import StanceRows, train
+    from nlp.stance.train import StanceRows, train
 
     tmp = tmp_path_factory.mktemp("backends")
     rows = StanceRows([CLAIM] * len(POSTS) * 3, POSTS * 3,
@@ -399,7 +399,7 @@ def backends(tmp_path_factory):
 @pytest.mark.parametrize("backend", ["default", "folder", "hf", "nli"])
 def test_every_backend_keeps_the_stance_contract(backends, backend):
     from nlp.stance import StanceModel
-    from nlp.stance_train import StanceRows, evaluate
+    from nlp.stance.train import StanceRows, evaluate
 
     clf = backends[backend]
     assert isinstance(clf, StanceModel) and clf.name and "en" in clf.languages
@@ -418,7 +418,7 @@ def test_every_backend_keeps_the_stance_contract(backends, backend):
 
 
 def test_the_simulated_editor_needs_an_embedding_backend(backends):
-    from nlp.stance_train import StanceRows, evaluate
+    from nlp.stance.train import StanceRows, evaluate
 
     rows = StanceRows([CLAIM] * len(POSTS), POSTS, np.array([BUCKETS.index(g) for g in GOLD]))
     with pytest.raises(ValueError, match="embedding model"):

