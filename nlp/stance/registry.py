@@ -6,7 +6,10 @@
 * a folder written by `python -m reactions train-stance` (it has a `stance.json`);
 * a Hugging Face model id or path: a 3-way stance / sequence-classification model whose
   labels map to buckets, or an NLI model (labels entailment/neutral/contradiction) used with
-  a hypothesis built from the claim. Prefix "nli:" to force NLI use.
+  a hypothesis built from the claim. Prefix "nli:" to force NLI use;
+* "chat:MODEL" (an OpenAI-compatible endpoint from the teacher settings) or "chat-local:MODEL"
+  (a local transformers model or GGUF file): a chat model's next-token choice among the
+  bucket words, calibrated per claim.
 
 Every backend keeps `nlp.stance.contract.StanceModel`. The registry is a plain dict filled
 by explicit entries; each entry imports its backend only when it is used.
@@ -46,6 +49,19 @@ def _nli(rest: str, **options: Any):
     return TransformersStanceClassifier(rest, nli=True, **options)
 
 
+def _chat(rest: str, **options: Any):
+    from nlp.stance.chat import ChatStanceClassifier, OpenAIScorer
+
+    scorer = OpenAIScorer.from_settings(model=rest or None, client=options.pop("client", None))
+    return ChatStanceClassifier(scorer, **options)
+
+
+def _chat_local(rest: str, **options: Any):
+    from nlp.stance.chat import ChatStanceClassifier, LocalScorer
+
+    return ChatStanceClassifier(LocalScorer(rest or None), **options)
+
+
 #: Stance backends by name: each takes the rest of the spec (a path or model id) and options.
 #: `load_classifier` picks one from the spec; `backend:rest` names one explicitly.
 BACKENDS: dict[str, Callable[..., Any]] = {
@@ -53,6 +69,8 @@ BACKENDS: dict[str, Callable[..., Any]] = {
     "folder": _folder,
     "hf": _hf,
     "nli": _nli,
+    "chat": _chat,
+    "chat-local": _chat_local,
 }
 
 _CACHE: dict[str, Any] = {}
@@ -74,7 +92,7 @@ def backend_for(spec: str) -> tuple[str, str]:
 
 def load_classifier(spec: Any = None, **options: Any):
     """A stance classifier from a spec: None/"default", a trained folder, an HF id or path,
-    "nli:<id or path>" (any "<backend>:" of BACKENDS), or an object that
+    "nli:<id or path>", "chat:<model>" (any "<backend>:" of BACKENDS), or an object that
     already has `predict` (returned as is)."""
     if spec is not None and hasattr(spec, "predict"):
         return spec

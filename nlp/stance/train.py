@@ -232,12 +232,9 @@ def evaluate(
     and score only the rows the editor did not label. `batched=False` reads one target at a
     time (the previous way, kept for the benchmark)."""
     if not hasattr(clf, "logits"):
-        # Any other backend (a Hugging Face stance or NLI model...): its probabilities.
-        if labels_per_target > 0:
-            raise ValueError("the simulated editor needs an embedding model (the default or "
-                             "a train-stance folder); score this backend without "
-                             "--labels-per-target")
-        return _evaluate_proba(clf, rows)
+        # Any other backend (Hugging Face stance or NLI, a chat model...): its probabilities.
+        return _evaluate_proba(clf, rows, labels_per_target=labels_per_target,
+                               strategy=strategy, seed=seed)
     X = (embedded or Embedded(rows, clf.encoder)).X
     if batched and hasattr(clf, "prefetch"):
         # One batched pass over every target's hypotheses and pairs, not one per target.
@@ -266,15 +263,58 @@ def evaluate(
     return result
 
 
-def _evaluate_proba(clf, rows: StanceRows) -> dict:
-    """Scores from `predict_proba`, one call per target."""
+def _evaluate_proba(clf, rows: StanceRows, *, labels_per_target: int = 0,
+                    strategy: str = "active", seed: int = 0) -> dict:
+    """Scores from `predict_proba`, one call per target, after a simulated editor's labels
+    when `labels_per_target` is set (only the rows it did not label are scored)."""
     y_true, y_pred, per_target = [], [], {}
     for target in sorted(set(rows.targets)):
         idx = np.array([i for i, t in enumerate(rows.targets) if t == target])
-        pred = np.argmax(clf.predict_proba([rows.texts[i] for i in idx], target), 1)
-        per_target[target] = scores(rows.labels[idx], pred)
-        y_true.append(rows.labels[idx])
+        texts = [rows.texts[i] for i in idx]
+        model, keep = clf, np.ones(len(idx), dtype=bool)
+        if labels_per_target > 0:
+            model, asked = simulate_editor_proba(clf, texts, rows.labels[idx], target,
+                                                 labels_per_target, strategy, seed=seed)
+            keep[asked] = False
+        kept = [t for t, k in zip(texts, keep) if k]
+        pred = (np.argmax(model.predict_proba(kept, target), 1) if kept else np.zeros(0, int))
+        per_target[target] = scores(rows.labels[idx][keep], pred)
+        y_true.append(rows.labels[idx][keep])
         y_pred.append(pred)
     result = scores(np.concatenate(y_true), np.concatenate(y_pred)) if y_true else scores([], [])
     result["per_target"] = per_target
     return result
+
+
+#: Rounds of questions a simulated editor asks a backend without embeddings: each round
+#: re-reads every post, which costs a forward pass per post for those backends.
+PROBA_ROUNDS = 4
+
+
+def simulate_editor_proba(
+    clf, texts: Sequence[str], y: np.ndarray, claim: str, n_labels: int,
+    strategy: str = "active", *, seed: int = 0, rounds: int = PROBA_ROUNDS,
+) -> tuple[object, np.ndarray]:
+    """The simulated editor for any backend with `predict_proba` and `adapt`: active picks
+    by uncertainty alone (one-hot stand-ins for embeddings, as `reactions label` does),
+    adapting after each of `rounds` batches. Returns the adapted model and the asked rows."""
+    n = min(n_labels, len(y))
+    labelled: list[int] = []
+    if strategy == "random":
+        labelled = np.random.default_rng(seed).choice(len(y), size=n, replace=False).tolist()
+    elif strategy == "active":
+        stand_in = np.eye(len(texts), dtype=np.float32)
+        batch = max(1, -(-n // rounds))
+        current = clf
+        while len(labelled) < n:
+            probs = current.predict_proba(list(texts), claim)
+            picks = pick_for_labeling(stand_in, probs, labelled, min(batch, n - len(labelled)))
+            if not picks:
+                break
+            labelled += picks
+            current = clf.adapt(chosen(texts, labelled), bucket_labels(y[labelled]), claim)
+    else:
+        raise ValueError(f"strategy must be 'active' or 'random', not {strategy!r}")
+    adapted = (clf.adapt(chosen(texts, labelled), bucket_labels(y[labelled]), claim)
+               if labelled else clf)
+    return adapted, np.array(labelled, dtype=np.int64)
