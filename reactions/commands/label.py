@@ -32,11 +32,12 @@ def label_loop(store, story, clf, limit: int, answer, *, batch: int = 1,
     """
     import numpy as np
 
+    from nlp.stance.contract import skip_reason
     from nlp.stance.heads import pick_for_labeling
     from reactions.models import BUCKETS
 
-    posts = [p for p in store.posts(story.slug) if p.text.strip() and p.duplicate_of is None
-             and (not p.language or p.language in clf.languages)]
+    posts = [p for p in store.posts(story.slug) if p.duplicate_of is None
+             and skip_reason(p.text, p.language, clf.languages) is None]
     if not posts:
         return 0
     vectors = post_vectors(store, clf, posts)
