@@ -446,3 +446,13 @@ def test_eval_stance_scores_the_chat_backend_with_and_without_an_editor():
     assert raw["accuracy"] < 50  # the lean: every post "supporters"
     edited = evaluate(ChatStanceClassifier(BiasedScorer()), rows, labels_per_target=4)
     assert edited["n"] == len(TEXTS) - 4
+
+
+def test_a_local_model_that_cannot_load_is_a_clear_error(tmp_path):
+    from nlp.stance.chat import ChatStanceError, LocalScorer
+
+    broken = tmp_path / "model.gguf"
+    broken.write_bytes(b"not a gguf file")
+    for spec in (str(broken), str(tmp_path / "no-such-folder")):
+        with pytest.raises(ChatStanceError, match="cannot load local chat model"):
+            LocalScorer(spec, cache_dir=tmp_path / "cache").logprobs([("s", "u")])

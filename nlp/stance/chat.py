@@ -243,17 +243,17 @@ class LocalScorer:
                     "unknown publisher: your choice) or set REACTIONS_TEACHER_MODEL to a "
                     "model id, folder or .gguf file")
             spec = str(found)
-        if spec.endswith(".gguf"):
-            from nlp.writers import _gguf_bf16_copy
-
-            spec = str(_gguf_bf16_copy(Path(spec), self.cache_dir))
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
+            if spec.endswith(".gguf"):
+                from nlp.writers import _gguf_bf16_copy
+
+                spec = str(_gguf_bf16_copy(Path(spec), self.cache_dir))
             self._tokenizer = AutoTokenizer.from_pretrained(spec)
             self._model = AutoModelForCausalLM.from_pretrained(spec, dtype=torch.float32).eval()
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ImportError) as exc:  # a GGUF file needs gguf, accelerate
             raise ChatStanceError(f"cannot load local chat model {self._spec!r}: {exc}") from None
 
     def answer_ids(self) -> list[list[int]]:
