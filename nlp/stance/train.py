@@ -9,80 +9,29 @@ pooled over all rows, as in SemEval-2016 Task 6; macro-F1 also counts neutral.
 
 from __future__ import annotations
 
-import csv
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from nlp.stance.contract import bucket_index, target_key
+from nlp.stance.contract import target_key
+from nlp.stance.data import StanceRows, read_rows
 from nlp.stance.embedding import EmbeddingStanceClassifier
-from nlp.stance.heads import LinearHead, fit_head, pick_for_labeling, softmax
-from reactions.models import normalize_label
+from nlp.stance.heads import (
+    TARGET_CS,
+    LinearHead,
+    choose_C,
+    fit_head,
+    pick_for_labeling,
+    scores,
+    softmax,
+)
+
+# Rows, scores and the penalty search live beside the data and the heads (so that model
+# code never imports this module); they are re-exported here where callers expect them.
+__all__ = ["TARGET_CS", "StanceRows", "choose_C", "read_rows", "scores"]
 
 #: Penalty of the general head (chosen by topic-grouped cross-validation on key-point data).
 GENERAL_C = 0.05
-#: Candidate penalties for a trained target head, chosen by cross-validation on its rows.
-TARGET_CS = (0.1, 0.3, 1.0, 3.0)
-
-
-@dataclass
-class StanceRows:
-    targets: list[str]
-    texts: list[str]
-    labels: np.ndarray  # indices into BUCKETS
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def subset(self, mask) -> StanceRows:
-        idx = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask)
-        return StanceRows([self.targets[i] for i in idx], [self.texts[i] for i in idx],
-                          self.labels[idx])
-
-    @classmethod
-    def concat(cls, parts: Sequence[StanceRows]) -> StanceRows:
-        return cls([t for p in parts for t in p.targets], [t for p in parts for t in p.texts],
-                   np.concatenate([p.labels for p in parts]) if parts else np.zeros(0, int))
-
-
-def read_rows(paths: Sequence[str | os.PathLike]) -> StanceRows:
-    """Read one or more stance CSVs into rows; raises ValueError on an unknown shape."""
-    targets, texts, labels = [], [], []
-    for path in paths:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            fields = set(reader.fieldnames or ())
-            if {"target", "text", "label"} <= fields:
-                columns = ("target", "text", "label")
-            elif {"topic", "argument", "stance"} <= fields:
-                columns = ("topic", "argument", "stance")
-            else:
-                raise ValueError(f"{path}: expected columns target,text,label (got {sorted(fields)})")
-            for row in reader:
-                targets.append(row[columns[0]].strip())
-                texts.append(row[columns[1]])
-                labels.append(normalize_label(row[columns[2]]))
-    return StanceRows(targets, texts, bucket_index(labels))
-
-
-def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """F_avg, macro_f1 and accuracy in percent, and n."""
-    from sklearn.metrics import accuracy_score, f1_score
-
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if len(y_true) == 0:
-        return {"F_avg": 0.0, "macro_f1": 0.0, "accuracy": 0.0, "n": 0}
-    per_class = f1_score(y_true, y_pred, labels=[0, 1, 2], average=None, zero_division=0)
-    return {
-        "F_avg": round(100 * float(per_class[:2].mean()), 2),
-        "macro_f1": round(100 * float(per_class.mean()), 2),
-        "accuracy": round(100 * float(accuracy_score(y_true, y_pred)), 2),
-        "n": int(len(y_true)),
-    }
-
-
 class Embedded:
     """Rows with their embeddings computed once (texts deduplicated)."""
 
@@ -145,28 +94,6 @@ def train(
         log(f"target head: {target!r}, {len(idx)} rows, C={best_C}")
     clf.meta["trained_on"] = {"rows": len(rows), "targets": len(set(rows.targets))}
     return clf
-
-
-def choose_C(X: np.ndarray, y: np.ndarray, offset: np.ndarray | None, folds: int = 5) -> float:
-    """The target-head penalty with the best cross-validated macro-F1 on these rows only."""
-    from sklearn.model_selection import StratifiedKFold
-
-    counts = np.bincount(y, minlength=3)
-    folds = int(min(folds, counts[counts > 0].min()))
-    if folds < 2:
-        return 1.0
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
-    best = (-1.0, 1.0)
-    for C in TARGET_CS:
-        pred = np.zeros(len(y), dtype=np.int64)
-        for a, b in splitter.split(X, y):
-            prior = None if offset is None else offset[a]
-            head = fit_head(X[a], y[a], C=C, offset=prior)
-            pred[b] = np.argmax(head.logits(X[b]) + (0 if offset is None else offset[b]), 1)
-        score = scores(y, pred)["macro_f1"]
-        if score > best[0]:
-            best = (score, C)
-    return best[1]
 
 
 def simulate_editor(
