@@ -456,3 +456,15 @@ def test_a_local_model_that_cannot_load_is_a_clear_error(tmp_path):
     for spec in (str(broken), str(tmp_path / "no-such-folder")):
         with pytest.raises(ChatStanceError, match="cannot load local chat model"):
             LocalScorer(spec, cache_dir=tmp_path / "cache").logprobs([("s", "u")])
+
+
+def test_a_local_model_scores_a_post_the_same_alone_or_in_a_padded_batch(tmp_path):
+    from nlp.stance.chat import LocalScorer, user_prompt
+    from tests.test_stance import _tiny_causal_lm
+
+    scorer = LocalScorer(_tiny_causal_lm(tmp_path / "lm"), batch_size=3)
+    prompts = [("s", user_prompt(text, CLAIM)) for text in (TEXTS[0], TEXTS[6] * 4, TEXTS[9])]
+    together = scorer.logprobs(prompts)
+    alone = np.vstack([scorer.logprobs([p]) for p in prompts])
+    assert together.shape == (3, 3) and np.isfinite(together).all()
+    assert np.allclose(together, alone, atol=1e-4)

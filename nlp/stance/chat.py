@@ -299,7 +299,10 @@ class LocalScorer:
                         texts = [self._text(*p) for p in prompts[start : start + self.batch_size]]
                         batch = tokenizer(texts, return_tensors="pt", padding=True,
                                           add_special_tokens=False)
-                        logits = self._model(**batch).logits[:, -1, :].float()
+                        # Positions count real tokens only, so left padding moves nothing.
+                        positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+                        logits = self._model(**batch, position_ids=positions).logits[:, -1, :]
+                        logits = logits.float()
                         logp = torch.log_softmax(logits, dim=-1)
                         for j, group in enumerate(groups):
                             out[start : start + len(texts), j] = torch.logsumexp(
