@@ -468,3 +468,32 @@ def test_a_local_model_scores_a_post_the_same_alone_or_in_a_padded_batch(tmp_pat
     alone = np.vstack([scorer.logprobs([p]) for p in prompts])
     assert together.shape == (3, 3) and np.isfinite(together).all()
     assert np.allclose(together, alone, atol=1e-4)
+
+
+def test_the_scheduler_runs_the_teacher_as_a_job_of_its_own(taught):
+    from nlp.stance.chat import ChatStanceClassifier
+    from reactions.schedule import Runner
+
+    store, story = taught
+
+    class FakeScheduler:
+        running = True
+
+        def __init__(self):
+            self.jobs = []
+
+        def add_job(self, func, **options):
+            self.jobs.append((func, options))
+
+    runner = Runner(store, classifier=RecordingClassifier(),
+                    teacher=ChatStanceClassifier(BiasedScorer()))
+    runner.scheduler = FakeScheduler()
+    runner.schedule_teach(story.slug)
+    [(func, options)] = runner.scheduler.jobs
+    assert options["id"] == f"teach:{story.slug}" and options["replace_existing"]
+    assert not store.labels(story.slug)  # queued, not run in the collect job's thread
+    func(*options["args"])
+    assert len(store.labels(story.slug, source="teacher")) == (len(TEXTS) + 1) // 2
+    runner.stop.set()
+    runner.schedule_teach(story.slug)
+    assert len(runner.scheduler.jobs) == 1  # stopping: nothing new is queued
