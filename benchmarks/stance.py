@@ -194,7 +194,7 @@ def run_multi(rows, per_target, queue):
     torch.set_num_threads(2)
     sys.path.insert(0, str(ROOT))
     from nlp.stance import load_classifier
-    from nlp.stance_train import StanceRows, evaluate
+    from nlp.stance.train import StanceRows, evaluate
 
     data = StanceRows(rows[0], rows[1], __import__("numpy").array(rows[2]))
     clf = load_classifier(None)

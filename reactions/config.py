@@ -51,6 +51,21 @@ class Settings(BaseSettings):
     summary_model: str | None = Field(None, description="Model for the local or endpoint writer.")
     openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint base URL.")
     openai_api_key: SecretStr | None = Field(None, description="Key for that endpoint (env only).")
+    # The stance teacher (#15): a chat model labels a sample of a new story's posts. Its
+    # settings are apart from the summary writer's: another model, endpoint or key.
+    teacher: Literal["off", "openai", "local"] = Field(
+        "off", description="Stance teacher: off, an OpenAI-compatible endpoint, or a local model.")
+    teacher_url: str | None = Field(None, description="The teacher's OpenAI-compatible base URL.")
+    teacher_model: str | None = Field(
+        None, description="Teacher model: endpoint model name, or local id, folder or .gguf.")
+    teacher_api_key: SecretStr | None = Field(None, description="Key for the teacher's endpoint "
+                                              "(env only).")
+    teacher_sample: int = Field(64, ge=2, description="Posts of a story the teacher is asked "
+                                "about per run; it keeps the confident half.")
+    teacher_batch: int = Field(8, ge=1, description="Teacher requests in flight (endpoint) or "
+                               "posts per forward pass (local).")
+    teacher_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one teacher "
+                                           "request.")
     dashboard_port: int = Field(8501, description="Port `reactions dashboard` listens on.")
     dashboard_refresh_seconds: int = Field(30, ge=1, description="Live page refresh period.")
     log_level: str = Field("INFO", description="Logging level.")

@@ -310,14 +310,14 @@ def classify(
     handled = getattr(classifier, "languages", None)
     results: list[tuple[int, StancePrediction]] = []
     todo = []
+    from nlp.stance.contract import skip_reason, skipped
+
     for post in posts:
-        if not post.text.strip():
-            results.append((post.id, StancePrediction(UNCLASSIFIED, {}, False, "empty")))
-        elif handled and post.language and post.language not in handled:
-            results.append((post.id, StancePrediction(UNCLASSIFIED, {}, False,
-                                                      f"language:{post.language}")))
-        else:
+        reason = skip_reason(post.text, post.language, handled)
+        if reason is None:
             todo.append(post)
+        else:
+            results.append((post.id, skipped(reason)))
     name = getattr(classifier, "name", type(classifier).__name__)
     # A large backlog is classified in bounded chunks, each saved before the next is read, so
     # memory stays flat and an interrupted run keeps what it classified.

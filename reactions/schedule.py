@@ -46,8 +46,9 @@ class Runner:
 
     def __init__(self, store: Store, *, classifier: Any = None, model: str | None = None,
                  clients: dict[str, Any] | None = None, dispatch: Any = None,
-                 only: Iterable[str] | None = None) -> None:
+                 only: Iterable[str] | None = None, teacher: Any = None) -> None:
         self.store = store
+        self._teacher = teacher  # the stance teacher; None: from REACTIONS_TEACHER
         self.stop = threading.Event()
         self.dispatch = dispatch
         self.only = set(only) if only else None
@@ -168,6 +169,46 @@ class Runner:
                 and not self.stop.is_set():
             with self._story_locks.setdefault(slug, threading.Lock()):
                 classify(self.store, story, classifier=self.classifier())
+                summarize(self.store, story)
+            self.schedule_teach(slug)
+
+    # -- the stance teacher (#15): its own job, so collection never waits on it --------------
+
+    def schedule_teach(self, slug: str) -> None:
+        """Run the teacher for the story as a job of its own, if the story still needs it."""
+        from reactions import teach
+
+        on = True if self._teacher is not None else None
+        if self.stop.is_set() or not teach.wanted(self.store, slug, on=on):
+            return
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.add_job(self.teach_job, args=(slug,), id=f"teach:{slug}",
+                                   name=f"teach {slug}", replace_existing=True)
+        else:
+            self.teach_job(slug)
+
+    def teach_job(self, slug: str) -> None:
+        """The teacher labels a sample of the story's posts; the story is then re-classified
+        (the classifier adapts to them) and its paragraph rewritten."""
+        self._tracked(self._teach, slug)
+
+    def _teach(self, slug: str) -> None:
+        from reactions.pipeline import classify, summarize
+        from reactions.store import UnknownStory
+        from reactions.teach import teach_story
+
+        try:
+            story = self.store.get_story(slug)
+        except UnknownStory:
+            return
+        try:
+            result = teach_story(self.store, story, self._teacher)
+        except ValueError as exc:  # endpoint down, no logprobs, no key: said in one line
+            log.warning("%s: the stance teacher failed: %s", slug, exc)
+            return
+        if result.stored and not self.stop.is_set():
+            with self._story_locks.setdefault(slug, threading.Lock()):
+                classify(self.store, story, classifier=self.classifier(), redo=True)
                 summarize(self.store, story)
 
     def refresh_job(self) -> None:

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import types
 
 import pytest
 
@@ -13,10 +12,12 @@ from tests.conftest import ROOT, KeywordClassifier
 
 @pytest.fixture
 def fake_stance(monkeypatch):
-    """Route `nlp.stance.load_classifier` to the keyword classifier (no model load)."""
-    module = types.ModuleType("nlp.stance")
-    module.load_classifier = lambda spec=None, **_: KeywordClassifier()
-    monkeypatch.setitem(sys.modules, "nlp.stance", module)
+    """Route `nlp.stance.load_classifier` to the keyword classifier (no model load). The
+    package itself stays: the pipeline also uses its contract module."""
+    import nlp.stance
+
+    monkeypatch.setattr(nlp.stance, "load_classifier",
+                        lambda spec=None, **_: KeywordClassifier())
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from reactions.models import BUCKETS, UNCLASSIFIED, StancePrediction
+from tests.test_stance_chat import openai_classifier
 
 CLAIM = "The city should build the new stadium"
 POSTS = [
@@ -129,7 +130,7 @@ def test_many_labels_get_a_head_of_their_own(clf):
 
 
 def test_default_prior_for_a_new_claim_is_pair_model_times_general_head(clf):
-    from nlp.stance_heads import pair_features, softmax
+    from nlp.stance.heads import pair_features, softmax
 
     assert clf.pair is not None
     logits = clf.pair.logits(POSTS, CLAIM)
@@ -150,7 +151,7 @@ def test_default_prior_for_a_new_claim_is_pair_model_times_general_head(clf):
 
 
 def test_pair_model_trains_and_round_trips(tmp_path):
-    from nlp.stance_pair import PairModel, offtopic_negatives
+    from nlp.stance.pair import PairModel, offtopic_negatives
 
     claims, texts = [CLAIM] * len(POSTS), list(POSTS)
     own = dict(zip(texts + ["I love my cat"], claims + ["Cats are great"]))
@@ -179,7 +180,7 @@ def bucket_ids(labels):
 
 
 def test_active_learning_picks_new_spread_out_posts():
-    from nlp.stance_heads import pick_for_labeling
+    from nlp.stance.heads import pick_for_labeling
 
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(50, 8)).astype(np.float32)
@@ -302,7 +303,7 @@ def test_train_stance_can_fine_tune_a_pair_model(tmp_path, capsys):
     assert meta["pair"]["file"] == "pair.safetensors" and (out / "pair.safetensors").is_file()
     trained = load_classifier(str(out))
     assert trained.pair is not None
-    from nlp.stance_heads import pair_features
+    from nlp.stance.heads import pair_features
 
     vectors = trained.encoder.encode(POSTS)
     general = trained.general.logits(pair_features(vectors, trained.claim_vectors("Other")))
@@ -315,7 +316,7 @@ def test_train_stance_can_fine_tune_a_pair_model(tmp_path, capsys):
 
 
 def softmax_of(logits):
-    from nlp.stance_heads import softmax
+    from nlp.stance.heads import softmax
 
     return softmax(logits)
 
@@ -338,35 +339,6 @@ def test_label_loop_stores_human_labels(sqlite_store, monkeypatch, capsys):
     assert stored[0][2] == "supporters" and stored[1][2] == "skeptics"
 
 
-def test_teacher_labels_are_stored_apart(sqlite_store, capsys):
-    from nlp.stance import load_classifier
-    from reactions.commands import label
-    from reactions.models import Post, Story
-
-    class FakeTeacher:
-        name = "fake-teacher"
-
-        def __init__(self):
-            self.prompts = []
-
-        def complete(self, system, user):
-            self.prompts.append(user)
-            return "Skeptics." if "waste" in user or "Stop" in user else "maybe"
-
-    story = Story(slug="stadium", title="Stadium", claim=CLAIM, queries=["stadium"])
-    sqlite_store.save_story(story)
-    sqlite_store.upsert_posts(story.slug, [Post("test", str(i), text) for i, text in enumerate(POSTS)])
-    posts = sqlite_store.posts(story.slug)
-    clf = load_classifier(None)
-    teacher = FakeTeacher()
-    label.run_teacher(sqlite_store, story, clf, posts, clf.encoder.encode([p.text for p in posts]),
-                      len(POSTS), teacher=teacher)
-    assert len(teacher.prompts) == len(POSTS)
-    stored = sqlite_store.labels("stadium")
-    assert {row[3] for row in stored} == {"teacher"}
-    assert sorted(row[2] for row in stored) == ["skeptics", "skeptics"]
-
-
 def test_review_threshold_can_be_set_when_loading():
     from nlp.stance import load_classifier
 
@@ -378,7 +350,7 @@ def backends(tmp_path_factory):
     """One classifier per backend of nlp.stance.BACKENDS: the shipped default, a train-stance
     folder, and tiny random Hugging Face stance and NLI models (no weights offline)."""
     from nlp.stance import BACKENDS, load_classifier
-    from nlp.stance_train import StanceRows, train
+    from nlp.stance.train import StanceRows, train
 
     tmp = tmp_path_factory.mktemp("backends")
     rows = StanceRows([CLAIM] * len(POSTS) * 3, POSTS * 3,
@@ -391,15 +363,35 @@ def backends(tmp_path_factory):
         "hf": load_classifier(_tiny_hf_model(tmp / "hf", {0: "AGAINST", 1: "FAVOR", 2: "NONE"})),
         "nli": load_classifier("nli:" + _tiny_hf_model(
             tmp / "nli", {0: "contradiction", 1: "neutral", 2: "entailment"})),
+        "chat": openai_classifier(),
+        "chat-local": load_classifier("chat-local:" + _tiny_causal_lm(tmp / "lm")),
     }
     assert set(out) == set(BACKENDS)
     return out
 
 
-@pytest.mark.parametrize("backend", ["default", "folder", "hf", "nli"])
+def _tiny_causal_lm(path):
+    """A randomly initialised 2-layer GPT-2 with the packaged MiniLM tokenizer (no chat
+    template: the scorer falls back to plain text)."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from nlp.embed import packaged_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_path()))
+    config = GPT2Config(vocab_size=tokenizer.vocab_size, n_embd=32, n_layer=2, n_head=2,
+                        n_positions=512)
+    GPT2LMHeadModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+ALL_BACKENDS = ["default", "folder", "hf", "nli", "chat", "chat-local"]
+
+
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
 def test_every_backend_keeps_the_stance_contract(backends, backend):
     from nlp.stance import StanceModel
-    from nlp.stance_train import StanceRows, evaluate
+    from nlp.stance.train import StanceRows, evaluate
 
     clf = backends[backend]
     assert isinstance(clf, StanceModel) and clf.name and "en" in clf.languages
@@ -417,9 +409,11 @@ def test_every_backend_keeps_the_stance_contract(backends, backend):
     assert evaluate(clf, rows)["n"] == len(POSTS)
 
 
-def test_the_simulated_editor_needs_an_embedding_backend(backends):
-    from nlp.stance_train import StanceRows, evaluate
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_the_simulated_editor_works_on_every_backend(backends, backend):
+    from nlp.stance.train import StanceRows, evaluate
 
     rows = StanceRows([CLAIM] * len(POSTS), POSTS, np.array([BUCKETS.index(g) for g in GOLD]))
-    with pytest.raises(ValueError, match="embedding model"):
-        evaluate(backends["hf"], rows, labels_per_target=2)
+    for strategy in ("active", "random"):
+        result = evaluate(backends[backend], rows, labels_per_target=2, strategy=strategy)
+        assert result["n"] == len(POSTS) - 2  # the editor's rows are not scored

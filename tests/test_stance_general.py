@@ -10,7 +10,7 @@ from reactions.models import BUCKETS, UNCLASSIFIED
 
 
 def test_balance_gives_each_data_set_and_class_the_same_weight():
-    from nlp.stance_general import balance
+    from nlp.stance.general import balance
 
     # A big set of 900 rows and a small one of 30, classes uneven within each.
     sets = ["big"] * 900 + ["small"] * 30
@@ -24,7 +24,7 @@ def test_balance_gives_each_data_set_and_class_the_same_weight():
 
 
 def test_balance_evens_out_a_class_that_some_sets_lack():
-    from nlp.stance_general import balance
+    from nlp.stance.general import balance
 
     sets = ["no-none"] * 20 + ["all"] * 30
     y = np.array([0] * 10 + [1] * 10 + [0] * 10 + [1] * 10 + [2] * 10)
@@ -49,14 +49,14 @@ def _toy(n=600, d=8, seed=0):
 
 
 def _claim_vectors(claim):
-    from nlp.stance_heads import TEMPLATES
+    from nlp.stance.heads import TEMPLATES
 
     # Template sentences all equal to the claim (enough for a toy), then the bare claim.
     return np.repeat(claim[None], len(TEMPLATES) + 1, axis=0)
 
 
 def test_general_model_learns_stance_on_unseen_claims_and_round_trips(tmp_path):
-    from nlp.stance_general import GeneralModel, balance, fit_general, pair_inputs
+    from nlp.stance.general import GeneralModel, balance, fit_general, pair_inputs
 
     posts, claims, which, y = _toy()
     train = which < 4  # claims 4 and 5 are never seen in training
@@ -95,7 +95,7 @@ class _FakeMultilingual:
 
 def _classifier(**options):
     from nlp.stance import EmbeddingStanceClassifier
-    from nlp.stance_heads import LinearHead
+    from nlp.stance.heads import LinearHead
 
     # The general head reads pair_features: 15 similarities then the d-dim product.
     general = LinearHead(np.zeros((15 + _FakeEncoder.dim, 3), np.float32),
@@ -104,7 +104,7 @@ def _classifier(**options):
 
 
 def test_the_general_model_is_the_no_labels_prior():
-    from nlp.stance_general import GeneralModel, pair_inputs
+    from nlp.stance.general import GeneralModel, pair_inputs
 
     d = 8
     layer = {"w1": np.eye(3 * d + 15, 4, dtype=np.float32), "b1": np.zeros(4, np.float32),

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def data():
-    from nlp.stance_train import read_rows
+    from nlp.stance.train import read_rows
 
     return {
         "train": read_rows([STANCE / "semeval2016_train.csv"]),
@@ -65,7 +65,7 @@ def assert_floor(result, F_avg, macro_f1, what):
 def test_shipped_default_on_semeval_val(data):
     """The packaged heads were trained on SemEval train (+VAST, key points), never on val."""
     from nlp.stance import load_classifier
-    from nlp.stance_train import evaluate
+    from nlp.stance.train import evaluate
 
     result = evaluate(load_classifier(None), data["val"])
     assert_floor(result, 71.0, 71.0, "default on SemEval val")  # measured 72.8 / 73.3
@@ -73,7 +73,7 @@ def test_shipped_default_on_semeval_val(data):
 
 @pytest.mark.slow
 def test_many_labels_semeval_train_to_val(data, encoder):
-    from nlp.stance_train import evaluate, train
+    from nlp.stance.train import evaluate, train
 
     clf = train(data["train"], encoder=encoder)
     result = evaluate(clf, data["val"])
@@ -83,7 +83,7 @@ def test_many_labels_semeval_train_to_val(data, encoder):
 @pytest.fixture(scope="module")
 def held_out(data, encoder):
     """Per SemEval target: a general model trained without it, and its rows (train + val)."""
-    from nlp.stance_train import Embedded, StanceRows, train
+    from nlp.stance.train import Embedded, StanceRows, train
 
     semeval = StanceRows.concat([data["train"], data["val"]])
     out = {}
@@ -98,7 +98,7 @@ def held_out(data, encoder):
 
 
 def pooled(results):
-    from nlp.stance_train import scores
+    from nlp.stance.train import scores
 
     y_true = np.concatenate([r[0] for r in results])
     y_pred = np.concatenate([r[1] for r in results])
@@ -128,7 +128,7 @@ def test_cold_start_on_held_out_vast_topics(data, encoder, vast_folds, pair_with
     trained without fold 0's topics) on fold 0."""
     import copy
 
-    from nlp.stance_train import Embedded, StanceRows, scores, train
+    from nlp.stance.train import Embedded, StanceRows, scores, train
 
     vast = data["vast"]
     X = Embedded(vast, encoder).X
@@ -158,7 +158,7 @@ def test_cold_start_on_held_out_vast_topics(data, encoder, vast_folds, pair_with
 
 @pytest.mark.slow
 def test_few_labels_active_and_random(held_out):
-    from nlp.stance_train import evaluate
+    from nlp.stance.train import evaluate
 
     active, random = [], []
     for clf, rows, embedded in held_out.values():
@@ -181,7 +181,7 @@ def test_few_labels_active_and_random(held_out):
 def pair_without_semeval(data):
     """The default's pair model by its recipe, trained on VAST and the key points only: every
     SemEval row is an unseen target for it (about 4 minutes on 2 cores)."""
-    from nlp.stance_pair import train_pair
+    from nlp.stance.pair import train_pair
 
     return train_pair(data["vast"], data["kp"])
 
@@ -190,8 +190,8 @@ def pair_without_semeval(data):
 def pair_without_vast_fold0(data, vast_folds):
     """The pair model trained as the default's is (SemEval train, VAST, key points) but
     without VAST fold 0's topics, which it is scored on."""
-    from nlp.stance_pair import train_pair
-    from nlp.stance_train import StanceRows
+    from nlp.stance.pair import train_pair
+    from nlp.stance.train import StanceRows
 
     seen = data["vast"].subset(vast_folds[0][0])
     return train_pair(StanceRows.concat([data["train"], seen]), data["kp"])
@@ -226,7 +226,7 @@ def test_cold_start_default_prior_on_unseen_semeval_targets(default_held_out):
 def editor_runs(held, strategy, seed=0, n=24):
     """Per target: an editor labels n posts (gold answers), the classifier adapts, the rest is
     scored. Returns (pooled scores over all targets' scored rows, per-target scores)."""
-    from nlp.stance_train import scores, simulate_editor
+    from nlp.stance.train import scores, simulate_editor
 
     results, per_target = [], []
     for clf, rows, embedded in held.values():
@@ -268,7 +268,7 @@ FEW_F_AVG, FEW_MACRO = 47.0, 49.0  # measured 49.0 / 51.1, mean over targets, 24
 # (asked 4 at a time); one at a time, as `reactions label` asks, on a later machine: 48.4 / 50.5,
 # and 49.1 / 51.5 with the correction's penalty at 30
 FEW_ACTIVE_MARGIN = 1.0  # active must beat random by a point; measured 49.0 vs 45.4 F_avg (49.1 vs 45.1)
-# The default's pair model (nlp/stance_pair.py), trained without any SemEval target.
+# The default's pair model (nlp/stance/pair.py), trained without any SemEval target.
 # Training varies from run to run (thread timing): 5 runs measured F_avg 43.1-51.1, macro-F1
 # 45.6-50.8 (mean 47.0 / 48.6), so the floor sits below the lowest run.
 PAIR_F_AVG, PAIR_MACRO = 42.0, 44.5
@@ -298,7 +298,7 @@ PAIR_FEW_POOLED_F_AVG, PAIR_FEW_POOLED_MACRO = 61.0, 59.5
 
 # -- Stance v2: the general and multilingual models (measured, not shipped) -----------------
 # Figures live in one file, nlp/weights/stance/quality.json, written by the measuring runs
-# (python -m nlp.stance_general --loo, python -m nlp.stance_multilingual --eval). Neither
+# (python -m nlp.stance.general --loo, python -m nlp.stance.multilingual --eval). Neither
 # model beat what ships (the table takes ~40,000 texts to embed, 15-20 minutes here), so
 # they are recorded, not shipped, and not re-run here. These tests pin what the shipped
 # default scores on data it never trained on: the demo story and a research-only set.
@@ -327,8 +327,8 @@ def test_shipped_default_on_the_demo_story_with_no_labels():
     language as the pipeline tags them: the 10 Spanish ones stay unclassified (language:es),
     the 199 English ones are scored against the team's labels."""
     from nlp.stance import load_classifier
-    from nlp.stance_general import demo_rows
-    from nlp.stance_train import scores
+    from nlp.stance.general import demo_rows
+    from nlp.stance.train import scores
     from reactions.models import BUCKETS, UNCLASSIFIED
 
     rows, languages = demo_rows(english_only=False)
@@ -347,7 +347,7 @@ def test_shipped_default_on_the_demo_story_with_no_labels():
 def test_shipped_default_on_a_set_it_never_trained_on():
     """Kawintiranon's Biden tweets are research-only: evaluated, never trained on."""
     from nlp.stance import load_classifier
-    from nlp.stance_train import evaluate, read_rows
+    from nlp.stance.train import evaluate, read_rows
 
     result = evaluate(load_classifier(None), read_rows([EXTRA / "election2020_biden_kawintiranon.csv"]))
     assert_floor(result, BIDEN_F_AVG, BIDEN_MACRO, "election-2020 Biden, never trained on")
@@ -362,7 +362,7 @@ BIDEN_F_AVG, BIDEN_MACRO = 24.0, 33.0
 
 def test_docs_table_is_the_quality_file():
     """docs/stance.md shows the figures of quality.json, not a stale copy."""
-    from nlp.stance_general import quality_table
+    from nlp.stance.general import quality_table
     from tests.conftest import ROOT
 
     assert quality_table(quality()) in (ROOT / "docs" / "stance.md").read_text(encoding="utf-8")
@@ -376,7 +376,7 @@ def test_many_labels_beat_frozen_lr_in_the_same_run(data, encoder):
     a class-balanced logistic regression scored 72.2 / 73.4, level with the heads."""
     from sklearn.linear_model import LogisticRegression
 
-    from nlp.stance_train import Embedded, evaluate, scores, train
+    from nlp.stance.train import Embedded, evaluate, scores, train
 
     train_rows, val = data["train"], data["val"]
     ours = evaluate(train(train_rows, encoder=encoder), val, embedded=Embedded(val, encoder))

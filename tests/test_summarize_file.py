@@ -2,8 +2,6 @@
 
 import csv
 import json
-import sys
-import types
 
 import pytest
 
@@ -113,9 +111,9 @@ def test_without_labels_the_classifier_decides(capsys, tmp_path, fake_encoder, m
             calls.append((claim, embeddings is not None))
             return super().predict(texts, claim, embeddings)
 
-    module = types.ModuleType("nlp.stance")
-    module.load_classifier = lambda spec=None, **_: Classifier()
-    monkeypatch.setitem(sys.modules, "nlp.stance", module)
+    import nlp.stance
+
+    monkeypatch.setattr(nlp.stance, "load_classifier", lambda spec=None, **_: Classifier())
     path = write_csv(tmp_path / "posts.csv", ["text"], [
         ("I support the strikes",), ("Against the law, illegal",), ("Trump spoke today",)])
     code, out, _ = run(capsys, str(path), "--target", "The strikes are right.", "--json")

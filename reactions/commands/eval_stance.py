@@ -7,8 +7,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", nargs="+", required=True, metavar="CSV",
                         help="CSV files with target,text,label to score on")
     parser.add_argument("--model", default=None, metavar="DIR",
-                        help="a train-stance folder, a Hugging Face stance model, or nli:MODEL "
-                        "(default: the packaged model); --labels-per-target needs the first two")
+                        help="a train-stance folder, a Hugging Face stance model, nli:MODEL, "
+                        "chat:MODEL (the teacher's endpoint, REACTIONS_TEACHER_URL) or "
+                        "chat-local:MODEL (default: the packaged model)")
     parser.add_argument("--labels-per-target", type=int, default=0, metavar="N",
                         help="simulate an editor who labels N posts per target first; the rest is scored")
     parser.add_argument("--strategy", choices=("active", "random"), default="active",
@@ -21,7 +22,7 @@ def run(args) -> int:
     import json
 
     from nlp.stance import load_classifier
-    from nlp.stance_train import evaluate, read_rows
+    from nlp.stance.train import evaluate, read_rows
 
     rows = read_rows(args.data)
     clf = load_classifier(args.model)

@@ -18,9 +18,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", default=None, help="stance model; default from settings")
     parser.add_argument("--labeller", default=None, help="who is labelling (stored with each label)")
     parser.add_argument("--teacher", type=int, default=0, metavar="N",
-                        help="instead of asking you, let the summary model (REACTIONS_SUMMARY_WRITER "
-                        "openai or local) label N posts picked by active learning; stored as "
-                        "teacher labels, which editors' labels override")
+                        help="instead of asking you, let the stance teacher (REACTIONS_TEACHER "
+                        "openai or local) label a random sample of N unlabelled posts; its "
+                        "confident half is stored as teacher labels, which editors' labels "
+                        "override")
 
 
 def label_loop(store, story, clf, limit: int, answer, *, batch: int = 1,
@@ -31,11 +32,12 @@ def label_loop(store, story, clf, limit: int, answer, *, batch: int = 1,
     """
     import numpy as np
 
-    from nlp.stance_heads import pick_for_labeling
+    from nlp.stance.contract import skip_reason
+    from nlp.stance.heads import pick_for_labeling
     from reactions.models import BUCKETS
 
-    posts = [p for p in store.posts(story.slug) if p.text.strip() and p.duplicate_of is None
-             and (not p.language or p.language in clf.languages)]
+    posts = [p for p in store.posts(story.slug) if p.duplicate_of is None
+             and skip_reason(p.text, p.language, clf.languages) is None]
     if not posts:
         return 0
     vectors = post_vectors(store, clf, posts)
@@ -81,16 +83,11 @@ def run(args, *, ask=input) -> int:
     story = store.get_story(args.story)
     from reactions.commands._common import progress_bar
 
+    if getattr(args, "teacher", 0):
+        return run_teacher(store, story, args.teacher)
     with progress_bar("loading the stance model"):
         clf = load_classifier(args.model or get_settings().stance_model,
                               review_below=get_settings().review_threshold)
-    if getattr(args, "teacher", 0):
-        posts = [p for p in store.posts(story.slug) if p.text.strip() and p.duplicate_of is None
-                 and (not p.language or p.language in clf.languages)]
-        if not posts:
-            print(f"{story.slug}: no posts to label")
-            return 0
-        return run_teacher(store, story, clf, posts, post_vectors(store, clf, posts), args.teacher)
     known = sum(1 for *_, source in store.labels(story.slug) if source == "human")
     print(f"{story.slug}: {story.claim}\n{known} labelled so far. "
           "Answer s(upporters), k (skeptics), n(eutral), Enter to accept the guess, "
@@ -123,35 +120,18 @@ def run(args, *, ask=input) -> int:
     return 0
 
 
-def run_teacher(store, story, clf, posts, vectors, n: int, *, teacher=None) -> int:
-    """Let the teacher label n posts: spread-out and uncertain ones, as for an editor."""
-    import numpy as np
+def run_teacher(store, story, n: int, *, teacher=None) -> int:
+    """Let the stance teacher (REACTIONS_TEACHER) label a random sample of n unlabelled posts,
+    keeping its confident half, as the background step does."""
+    from reactions.teach import teach_story
 
-    from nlp.stance_heads import pick_for_labeling
-    from nlp.stance_teacher import teacher_labels
-    from reactions.models import BUCKETS
-
-    if teacher is None:
-        from reactions.pipeline import writer_from_settings
-
-        teacher = writer_from_settings()
-    if not hasattr(teacher, "complete"):
-        raise ValueError("a teacher needs a model: set REACTIONS_SUMMARY_WRITER to openai or local")
-    index = {p.id: i for i, p in enumerate(posts)}
-    done = [index[pid] for pid, *_ in store.labels(story.slug) if pid in index]
-    predictions = clf.predict([p.text for p in posts], story.claim,
-                              vectors if clf.encoder is not None else None)
-    probs = np.array([[pred.scores.get(b, 0.0) for b in BUCKETS] for pred in predictions])
-    chosen = pick_for_labeling(vectors, probs, done, n)
-    answers = teacher_labels(teacher, [posts[i].text for i in chosen], story.claim)
-    stored = 0
-    for i, label in zip(chosen, answers):
-        if label is not None:
-            store.add_label(story.slug, posts[i].id, label, source="teacher",
-                            labeller=getattr(teacher, "name", "teacher"))
-            stored += 1
-    print(f"{story.slug}: the teacher labelled {stored} of {len(chosen)} posts "
-          f"({len(chosen) - stored} answers were not a bucket)")
+    result = teach_story(store, story, teacher, sample=n)
+    if not result.asked:
+        print(f"{story.slug}: too few unlabelled posts for the teacher to calibrate on")
+        return 0
+    print(f"{story.slug}: the teacher {result.teacher} labelled {result.stored} of "
+          f"{result.asked} posts (its confident half); run `reactions classify {story.slug} "
+          "--redo` to apply them to every post")
     return 0
 
 

@@ -24,7 +24,7 @@ def run(args) -> int:
     import sys
     import time
 
-    from nlp.stance_train import read_rows, train
+    from nlp.stance.train import read_rows, train
 
     if args.pair and args.base is not None:
         print("error: --pair fine-tunes the packaged encoder's layers; leave out --base",
@@ -35,7 +35,7 @@ def run(args) -> int:
     clf = train(rows, encoder_spec=args.base, min_target_rows=args.min_target_rows,
                 name=args.name or f"stance:{args.out}", log=print)
     if args.pair:
-        from nlp.stance_pair import train_pair
+        from nlp.stance.pair import train_pair
 
         clf.pair = train_pair(rows, log=print)
     clf.save(args.out, encoder_spec=args.base)

@@ -108,8 +108,9 @@ def collect(slug: str, source: str, next_run: str | None = None) -> dict[str, An
 
 
 @app.task(name="reactions.classify", bind=True, max_retries=200)
-def classify(self, slug: str) -> dict[str, int]:
-    """Classify every post of the story that has no stance yet, then send `summarize`."""
+def classify(self, slug: str, redo: bool = False) -> dict[str, int]:
+    """Classify every post of the story that has no stance yet (all of them with `redo`,
+    after the teacher added labels), then send `summarize`, and `teach` if it is wanted."""
     from reactions import pipeline
     from reactions.leases import Lease
 
@@ -121,14 +122,42 @@ def classify(self, slug: str) -> dict[str, int]:
             raise self.retry(countdown=CLASSIFY_RETRY)
         counts: dict[str, int] = {}
         while not STOP.is_set():
-            done = pipeline.classify(store(), story, classifier=classifier())
+            done = pipeline.classify(store(), story, classifier=classifier(), redo=redo)
+            redo = False
             if not done:
                 break
             for label, n in done.items():
                 counts[label] = counts.get(label, 0) + n
     if counts:
         summarize.delay(slug)
+        from reactions.teach import wanted
+
+        if wanted(store(), slug):
+            teach.delay(slug)
     return counts
+
+
+@app.task(name="reactions.teach")
+def teach(slug: str) -> dict[str, Any]:
+    """The stance teacher labels a sample of the story's posts (under the story's teach
+    lease); when it stored labels, `classify` re-classifies the story with them."""
+    from reactions.leases import Lease
+    from reactions.teach import teach_story
+
+    story = _story(slug)
+    if story is None or STOP.is_set():
+        return {"stored": 0}
+    with Lease(store(), f"teach:{slug}") as held:
+        if not held:  # another worker is teaching this story
+            return {"stored": 0, "busy": True}
+        try:
+            result = teach_story(store(), story)
+        except ValueError as exc:  # endpoint down, no logprobs, no key: said in one line
+            log.warning("%s: the stance teacher failed: %s", slug, exc)
+            return {"stored": 0, "error": str(exc)}
+    if result.stored:
+        classify.delay(slug, redo=True)
+    return {"asked": result.asked, "stored": result.stored}
 
 
 @app.task(name="reactions.summarize")

@@ -11,6 +11,7 @@ append-only chunk files, so an interrupted run keeps what it embedded.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -19,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from nlp.stance.contract import bucket_index
+from reactions.models import normalize_label
+
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 CACHE_DIR = Path(os.environ.get("REACTIONS_STANCE_CACHE",
                                 Path.home() / ".cache" / "reactions" / "stance-embeddings"))
 
@@ -62,6 +66,46 @@ BY_NAME = {d.name: d for d in DATASETS}
 SAMPLE = 3000
 
 
+@dataclass
+class StanceRows:
+    targets: list[str]
+    texts: list[str]
+    labels: np.ndarray  # indices into BUCKETS
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, mask) -> StanceRows:
+        idx = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask)
+        return StanceRows([self.targets[i] for i in idx], [self.texts[i] for i in idx],
+                          self.labels[idx])
+
+    @classmethod
+    def concat(cls, parts: Sequence[StanceRows]) -> StanceRows:
+        return cls([t for p in parts for t in p.targets], [t for p in parts for t in p.texts],
+                   np.concatenate([p.labels for p in parts]) if parts else np.zeros(0, int))
+
+
+def read_rows(paths: Sequence[str | os.PathLike]) -> StanceRows:
+    """Read one or more stance CSVs into rows; raises ValueError on an unknown shape."""
+    targets, texts, labels = [], [], []
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            fields = set(reader.fieldnames or ())
+            if {"target", "text", "label"} <= fields:
+                columns = ("target", "text", "label")
+            elif {"topic", "argument", "stance"} <= fields:
+                columns = ("topic", "argument", "stance")
+            else:
+                raise ValueError(f"{path}: expected columns target,text,label (got {sorted(fields)})")
+            for row in reader:
+                targets.append(row[columns[0]].strip())
+                texts.append(row[columns[1]])
+                labels.append(normalize_label(row[columns[2]]))
+    return StanceRows(targets, texts, bucket_index(labels))
+
+
 def available(root: Path = SHARED_DATA) -> list[DataSet]:
     return [d for d in DATASETS if all((root / f).is_file() for f in d.files)]
 
@@ -69,7 +113,6 @@ def available(root: Path = SHARED_DATA) -> list[DataSet]:
 def sample(name: str, n: int | None = None, *, root: Path = SHARED_DATA, seed: int = 0):
     """Up to n rows of a data set (its cap by default; a seeded random sample, in file
     order), as StanceRows."""
-    from nlp.stance_train import read_rows
 
     n = min(SAMPLE, BY_NAME[name].cap) if n is None else n
     rows = read_rows([root / f for f in BY_NAME[name].files])
@@ -119,14 +162,14 @@ class EmbeddingCache:
 
 
 def main() -> None:
-    """Fill the cache for every sampled row and claim: python -m nlp.stance_data."""
+    """Fill the cache for every sampled row and claim: python -m nlp.stance.data."""
     import sys
     import time
 
     import torch
 
     from nlp.embed import load_encoder
-    from nlp.stance_heads import hypotheses
+    from nlp.stance.heads import hypotheses
 
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))
     names = sys.argv[1:] or [d.name for d in available() if d.language == "en"]

@@ -301,18 +301,18 @@ def train_pair(labelled, keypoints=None, *, seed: int = 0, epochs: int = 2,
 
 
 def main() -> None:
-    """Rebuild the shipped pair weights: python -m nlp.stance_pair [DATA_DIR] [OUT_DIR]."""
+    """Rebuild the shipped pair weights: python -m nlp.stance.pair [DATA_DIR] [OUT_DIR]."""
     import json
     import sys
     import time
 
     import torch
 
-    from nlp.stance import DEFAULT_DIR
-    from nlp.stance_train import StanceRows, read_rows
+    from nlp.stance.contract import DEFAULT_DIR
+    from nlp.stance.data import StanceRows, read_rows
 
     torch.set_num_threads(2)
-    data = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parents[2] / "shared" / "data")
+    data = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[3] / "shared" / "data")
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else DEFAULT_DIR
     # SemEval's val split stays out, so the shipped default can still be scored on it.
     labelled = StanceRows.concat([read_rows([data / "stance" / "semeval2016_train.csv"]),

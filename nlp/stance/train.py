@@ -9,79 +9,29 @@ pooled over all rows, as in SemEval-2016 Task 6; macro-F1 also counts neutral.
 
 from __future__ import annotations
 
-import csv
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from nlp.stance import EmbeddingStanceClassifier, bucket_index, target_key
-from nlp.stance_heads import LinearHead, fit_head, pick_for_labeling, softmax
-from reactions.models import normalize_label
+from nlp.stance.contract import target_key
+from nlp.stance.data import StanceRows, read_rows
+from nlp.stance.embedding import EmbeddingStanceClassifier
+from nlp.stance.heads import (
+    TARGET_CS,
+    LinearHead,
+    choose_C,
+    fit_head,
+    pick_for_labeling,
+    scores,
+    softmax,
+)
+
+# Rows, scores and the penalty search live beside the data and the heads (so that model
+# code never imports this module); they are re-exported here where callers expect them.
+__all__ = ["TARGET_CS", "StanceRows", "choose_C", "read_rows", "scores"]
 
 #: Penalty of the general head (chosen by topic-grouped cross-validation on key-point data).
 GENERAL_C = 0.05
-#: Candidate penalties for a trained target head, chosen by cross-validation on its rows.
-TARGET_CS = (0.1, 0.3, 1.0, 3.0)
-
-
-@dataclass
-class StanceRows:
-    targets: list[str]
-    texts: list[str]
-    labels: np.ndarray  # indices into BUCKETS
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def subset(self, mask) -> StanceRows:
-        idx = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask)
-        return StanceRows([self.targets[i] for i in idx], [self.texts[i] for i in idx],
-                          self.labels[idx])
-
-    @classmethod
-    def concat(cls, parts: Sequence[StanceRows]) -> StanceRows:
-        return cls([t for p in parts for t in p.targets], [t for p in parts for t in p.texts],
-                   np.concatenate([p.labels for p in parts]) if parts else np.zeros(0, int))
-
-
-def read_rows(paths: Sequence[str | os.PathLike]) -> StanceRows:
-    """Read one or more stance CSVs into rows; raises ValueError on an unknown shape."""
-    targets, texts, labels = [], [], []
-    for path in paths:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            fields = set(reader.fieldnames or ())
-            if {"target", "text", "label"} <= fields:
-                columns = ("target", "text", "label")
-            elif {"topic", "argument", "stance"} <= fields:
-                columns = ("topic", "argument", "stance")
-            else:
-                raise ValueError(f"{path}: expected columns target,text,label (got {sorted(fields)})")
-            for row in reader:
-                targets.append(row[columns[0]].strip())
-                texts.append(row[columns[1]])
-                labels.append(normalize_label(row[columns[2]]))
-    return StanceRows(targets, texts, bucket_index(labels))
-
-
-def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """F_avg, macro_f1 and accuracy in percent, and n."""
-    from sklearn.metrics import accuracy_score, f1_score
-
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if len(y_true) == 0:
-        return {"F_avg": 0.0, "macro_f1": 0.0, "accuracy": 0.0, "n": 0}
-    per_class = f1_score(y_true, y_pred, labels=[0, 1, 2], average=None, zero_division=0)
-    return {
-        "F_avg": round(100 * float(per_class[:2].mean()), 2),
-        "macro_f1": round(100 * float(per_class.mean()), 2),
-        "accuracy": round(100 * float(accuracy_score(y_true, y_pred)), 2),
-        "n": int(len(y_true)),
-    }
-
-
 class Embedded:
     """Rows with their embeddings computed once (texts deduplicated)."""
 
@@ -94,7 +44,7 @@ class Embedded:
 
 
 def general_features(clf: EmbeddingStanceClassifier, X: np.ndarray, targets: Sequence[str]):
-    from nlp.stance_heads import pair_features
+    from nlp.stance.heads import pair_features
 
     features = np.zeros((len(X), 0), dtype=np.float32)
     by_target: dict[str, list[int]] = {}
@@ -144,28 +94,6 @@ def train(
         log(f"target head: {target!r}, {len(idx)} rows, C={best_C}")
     clf.meta["trained_on"] = {"rows": len(rows), "targets": len(set(rows.targets))}
     return clf
-
-
-def choose_C(X: np.ndarray, y: np.ndarray, offset: np.ndarray | None, folds: int = 5) -> float:
-    """The target-head penalty with the best cross-validated macro-F1 on these rows only."""
-    from sklearn.model_selection import StratifiedKFold
-
-    counts = np.bincount(y, minlength=3)
-    folds = int(min(folds, counts[counts > 0].min()))
-    if folds < 2:
-        return 1.0
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
-    best = (-1.0, 1.0)
-    for C in TARGET_CS:
-        pred = np.zeros(len(y), dtype=np.int64)
-        for a, b in splitter.split(X, y):
-            prior = None if offset is None else offset[a]
-            head = fit_head(X[a], y[a], C=C, offset=prior)
-            pred[b] = np.argmax(head.logits(X[b]) + (0 if offset is None else offset[b]), 1)
-        score = scores(y, pred)["macro_f1"]
-        if score > best[0]:
-            best = (score, C)
-    return best[1]
 
 
 def simulate_editor(
@@ -231,12 +159,9 @@ def evaluate(
     and score only the rows the editor did not label. `batched=False` reads one target at a
     time (the previous way, kept for the benchmark)."""
     if not hasattr(clf, "logits"):
-        # Any other backend (a Hugging Face stance or NLI model...): its probabilities.
-        if labels_per_target > 0:
-            raise ValueError("the simulated editor needs an embedding model (the default or "
-                             "a train-stance folder); score this backend without "
-                             "--labels-per-target")
-        return _evaluate_proba(clf, rows)
+        # Any other backend (Hugging Face stance or NLI, a chat model...): its probabilities.
+        return _evaluate_proba(clf, rows, labels_per_target=labels_per_target,
+                               strategy=strategy, seed=seed)
     X = (embedded or Embedded(rows, clf.encoder)).X
     if batched and hasattr(clf, "prefetch"):
         # One batched pass over every target's hypotheses and pairs, not one per target.
@@ -265,15 +190,58 @@ def evaluate(
     return result
 
 
-def _evaluate_proba(clf, rows: StanceRows) -> dict:
-    """Scores from `predict_proba`, one call per target."""
+def _evaluate_proba(clf, rows: StanceRows, *, labels_per_target: int = 0,
+                    strategy: str = "active", seed: int = 0) -> dict:
+    """Scores from `predict_proba`, one call per target, after a simulated editor's labels
+    when `labels_per_target` is set (only the rows it did not label are scored)."""
     y_true, y_pred, per_target = [], [], {}
     for target in sorted(set(rows.targets)):
         idx = np.array([i for i, t in enumerate(rows.targets) if t == target])
-        pred = np.argmax(clf.predict_proba([rows.texts[i] for i in idx], target), 1)
-        per_target[target] = scores(rows.labels[idx], pred)
-        y_true.append(rows.labels[idx])
+        texts = [rows.texts[i] for i in idx]
+        model, keep = clf, np.ones(len(idx), dtype=bool)
+        if labels_per_target > 0:
+            model, asked = simulate_editor_proba(clf, texts, rows.labels[idx], target,
+                                                 labels_per_target, strategy, seed=seed)
+            keep[asked] = False
+        kept = [t for t, k in zip(texts, keep) if k]
+        pred = (np.argmax(model.predict_proba(kept, target), 1) if kept else np.zeros(0, int))
+        per_target[target] = scores(rows.labels[idx][keep], pred)
+        y_true.append(rows.labels[idx][keep])
         y_pred.append(pred)
     result = scores(np.concatenate(y_true), np.concatenate(y_pred)) if y_true else scores([], [])
     result["per_target"] = per_target
     return result
+
+
+#: Rounds of questions a simulated editor asks a backend without embeddings: each round
+#: re-reads every post, which costs a forward pass per post for those backends.
+PROBA_ROUNDS = 4
+
+
+def simulate_editor_proba(
+    clf, texts: Sequence[str], y: np.ndarray, claim: str, n_labels: int,
+    strategy: str = "active", *, seed: int = 0, rounds: int = PROBA_ROUNDS,
+) -> tuple[object, np.ndarray]:
+    """The simulated editor for any backend with `predict_proba` and `adapt`: active picks
+    by uncertainty alone (one-hot stand-ins for embeddings, as `reactions label` does),
+    adapting after each of `rounds` batches. Returns the adapted model and the asked rows."""
+    n = min(n_labels, len(y))
+    labelled: list[int] = []
+    if strategy == "random":
+        labelled = np.random.default_rng(seed).choice(len(y), size=n, replace=False).tolist()
+    elif strategy == "active":
+        stand_in = np.eye(len(texts), dtype=np.float32)
+        batch = max(1, -(-n // rounds))
+        current = clf
+        while len(labelled) < n:
+            probs = current.predict_proba(list(texts), claim)
+            picks = pick_for_labeling(stand_in, probs, labelled, min(batch, n - len(labelled)))
+            if not picks:
+                break
+            labelled += picks
+            current = clf.adapt(chosen(texts, labelled), bucket_labels(y[labelled]), claim)
+    else:
+        raise ValueError(f"strategy must be 'active' or 'random', not {strategy!r}")
+    adapted = (clf.adapt(chosen(texts, labelled), bucket_labels(y[labelled]), claim)
+               if labelled else clf)
+    return adapted, np.array(labelled, dtype=np.int64)

@@ -3,37 +3,50 @@ trained across every data set whose licence allows it, so that it learns stance,
 
 Features of a pair (post embedding p, bare-claim embedding c, both unit length): p, p*c,
 |p - c|, and the similarities of p to the claim's template hypotheses ("I support {claim}",
-"I oppose {claim}", ...; `nlp.stance_heads.hypotheses`) with their for-minus-against
+"I oppose {claim}", ...; `nlp.stance.heads.hypotheses`) with their for-minus-against
 differences. The model is numpy at prediction time (two matrix products), a few MB of fp16.
 
 Balance: each data set counts the same in total (rows weighted 1/n within a set), and
 within that the classes present count the same; then the three classes are evened out
 overall (four sets have no "none" class).
 
-Validation is leave-one-data-set-out (`python -m nlp.stance_general --loo`): for each
+Validation is leave-one-data-set-out (`python -m nlp.stance.general --loo`): for each
 held-out set, train on the other permitted sets with every row whose claim is close to a
 held-out claim (cosine >= SAME_CLAIM) dropped, then score the held-out set. In the same run it
 scores a frozen-encoder + logistic-regression baseline on the same features and rows, and
 today's shipped default. Hyper-parameters are chosen by cross-validation over data sets that
 are never reported (`TUNING_SETS`), never on a reported held-out set.
 
-    python -m nlp.stance_general --loo          # the validation table (into quality.json)
-    python -m nlp.stance_general --out DIR      # a model folder with it as the prior
+    python -m nlp.stance.general --loo          # the validation table (into quality.json)
+    python -m nlp.stance.general --out DIR      # a model folder with it as the prior
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from nlp.stance_heads import N_FOR, TEMPLATES, hypotheses
+from nlp.stance.general_model import (  # noqa: F401 - re-exported: the model's home
+    BATCH,
+    DROPOUT,
+    EPOCHS,
+    FILE,
+    HIDDEN,
+    SEEDS,
+    WEIGHT_DECAY,
+    GeneralModel,
+    balance,
+    features_for,
+    fit_general,
+    fit_linear,
+    pair_inputs,
+)
+from nlp.stance.heads import hypotheses
 
-FILE = "general.npz"
 #: Held-out sets reported in the validation table.
 REPORTED = ("semeval2016", "covid19", "pstance", "multitarget", "vast_dev")
 #: Sets only ever trained on or used to choose hyper-parameters (never reported).
@@ -42,12 +55,6 @@ TUNING_SETS = ("vast_train", "argkp", "ukp_argmin", "perspectrum", "ibm_claims",
 #: Training rows whose claim is this close (cosine of bare-claim embeddings) to a held-out
 #: claim are dropped, so the held-out targets are never seen under another spelling.
 SAME_CLAIM = 0.8
-HIDDEN = 256
-BATCH = 1024
-EPOCHS = 8
-WEIGHT_DECAY = 0.01
-DROPOUT = 0.2
-SEEDS = (0,)
 #: Rows per data set in training (seeded sample): the balance weights even out the rest.
 PER_SET = 1000
 #: Fixed before any held-out score was seen. `--tune` searches epochs and weight decay (and
@@ -58,131 +65,6 @@ PARAMS = {"epochs": EPOCHS, "weight_decay": WEIGHT_DECAY, "lr_C": 0.1}
 TUNE_ROWS = 1000
 
 
-def pair_inputs(posts: np.ndarray, claim_vectors: np.ndarray) -> np.ndarray:
-    """Features of (post, claim) pairs for one claim: posts (n, d); claim_vectors the
-    embeddings of `hypotheses(claim)` (templates then the bare claim)."""
-    sims = posts @ claim_vectors[: len(TEMPLATES)].T
-    diff = sims[:, :N_FOR] - sims[:, N_FOR : 2 * N_FOR]
-    claim = claim_vectors[-1]
-    return np.hstack([posts, posts * claim, np.abs(posts - claim), sims, diff,
-                      diff.mean(1, keepdims=True)]).astype(np.float32)
-
-
-def features_for(X: np.ndarray, targets: Sequence[str], claim_vectors) -> np.ndarray:
-    """pair_inputs for rows with many targets; claim_vectors(target) -> (len(TEMPLATES)+1, d)."""
-    out = None
-    by_target: dict[str, list[int]] = {}
-    for i, t in enumerate(targets):
-        by_target.setdefault(t, []).append(i)
-    for t, idx in by_target.items():
-        block = pair_inputs(X[idx], claim_vectors(t))
-        if out is None:
-            out = np.zeros((len(X), block.shape[1]), dtype=np.float32)
-        out[idx] = block
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
-
-
-def balance(sets: Sequence[str], y: np.ndarray) -> np.ndarray:
-    """Row weights: each data set the same total, classes even within a set and overall."""
-    sets = np.asarray(sets)
-    w = np.zeros(len(y), dtype=np.float64)
-    for name in np.unique(sets):
-        rows = np.flatnonzero(sets == name)
-        present = np.unique(y[rows])
-        for c in present:
-            idx = rows[y[rows] == c]
-            w[idx] = 1.0 / (len(present) * len(idx))
-    totals = np.array([w[y == c].sum() for c in range(3)])
-    scale = np.where(totals > 0, totals.sum() / (3 * np.maximum(totals, 1e-12)), 0.0)
-    w = w * scale[y]
-    return w * len(y) / w.sum()
-
-
-class GeneralModel:
-    """An ensemble of one-hidden-layer MLPs: logits(features) -> (n, 3) in BUCKETS order."""
-
-    def __init__(self, layers: list[dict[str, np.ndarray]], mean: np.ndarray,
-                 scale: np.ndarray) -> None:
-        self.layers = layers
-        self.mean = mean
-        self.scale = scale
-
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        x = (np.asarray(features, dtype=np.float32) - self.mean) / self.scale
-        out = np.zeros((len(x), 3), dtype=np.float32)
-        for layer in self.layers:
-            h = np.maximum(x @ layer["w1"] + layer["b1"], 0.0)
-            z = h @ layer["w2"] + layer["b2"]
-            z = z - z.max(1, keepdims=True)
-            out += z - np.log(np.exp(z).sum(1, keepdims=True))
-        return out / max(len(self.layers), 1)
-
-    def save(self, path: str | os.PathLike) -> None:
-        arrays = {"mean": self.mean, "scale": self.scale}
-        for i, layer in enumerate(self.layers):
-            arrays.update({f"{i}.{k}": v for k, v in layer.items()})
-        np.savez_compressed(path, **{k: np.asarray(v, np.float16) for k, v in arrays.items()})
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> GeneralModel:
-        with np.load(path) as data:
-            arrays = {k: np.asarray(data[k], np.float32) for k in data.files}
-        count = len({k.split(".")[0] for k in arrays if "." in k})
-        layers = [{k: arrays[f"{i}.{k}"] for k in ("w1", "b1", "w2", "b2")} for i in range(count)]
-        return cls(layers, arrays["mean"], arrays["scale"])
-
-
-def fit_general(features: np.ndarray, y: np.ndarray, weights: np.ndarray, *,
-                hidden: int = HIDDEN, epochs: int = EPOCHS, weight_decay: float = WEIGHT_DECAY,
-                dropout: float = DROPOUT, seeds: Sequence[int] = SEEDS) -> GeneralModel:
-    """Train the MLP ensemble (torch, a few seconds per member on 2 threads)."""
-    import torch
-
-    mean = features.mean(0).astype(np.float32)
-    scale = (features.std(0) + 1e-4).astype(np.float32)
-    x = torch.as_tensor((features - mean) / scale, dtype=torch.float32)
-    target = torch.as_tensor(y, dtype=torch.long)
-    w = torch.as_tensor(weights, dtype=torch.float32)
-    layers = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        net = torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(x.shape[1], hidden),
-                                  torch.nn.ReLU(), torch.nn.Dropout(dropout),
-                                  torch.nn.Linear(hidden, 3))
-        opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=weight_decay)
-        generator = torch.Generator().manual_seed(seed)
-        steps = epochs * ((len(y) + BATCH - 1) // BATCH)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
-        net.train()
-        for _ in range(epochs):
-            perm = torch.randperm(len(y), generator=generator)
-            for start in range(0, len(y), BATCH):
-                b = perm[start : start + BATCH]
-                loss = (torch.nn.functional.cross_entropy(net(x[b]), target[b], reduction="none")
-                        * w[b]).sum() / w[b].sum()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-        net.eval()
-        layers.append({"w1": net[1].weight.detach().numpy().T.copy(),
-                       "b1": net[1].bias.detach().numpy().copy(),
-                       "w2": net[4].weight.detach().numpy().T.copy(),
-                       "b2": net[4].bias.detach().numpy().copy()})
-    return GeneralModel(layers, mean, scale)
-
-
-def fit_linear(features: np.ndarray, y: np.ndarray, weights: np.ndarray, C: float):
-    """The frozen-encoder + logistic-regression baseline on the same features and weights."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=200))
-    model.fit(features, y, logisticregression__sample_weight=weights)
-    return model
-
-
 # -- the corpus ------------------------------------------------------------------------------
 
 
@@ -190,7 +72,7 @@ class Corpus:
     """Every sampled row of the available data sets, embedded once through the cache."""
 
     def __init__(self, names: Sequence[str] | None = None, encoder=None, log=print) -> None:
-        from nlp.stance_data import EmbeddingCache, available, sample
+        from nlp.stance.data import EmbeddingCache, available, sample
 
         if encoder is None:
             from nlp.embed import load_encoder
@@ -248,7 +130,7 @@ def training_set(corpus: Corpus, names: Sequence[str], held_out_targets: Sequenc
 
 def choose_hyper(corpus: Corpus, log=print) -> dict:
     """Weight decay and epochs by leave-one-set-out over the tuning sets only (mean macro-F1)."""
-    from nlp.stance_train import scores
+    from nlp.stance.heads import scores
 
     names = [n for n in TUNING_SETS if n in corpus.rows]
     grid = [{"epochs": 8, "weight_decay": wd} for wd in (0.01, 0.1)] + [
@@ -285,7 +167,7 @@ def choose_hyper(corpus: Corpus, log=print) -> dict:
 # -- validation ------------------------------------------------------------------------------
 
 
-DEMO_POSTS = Path(__file__).resolve().parents[1] / "seeds" / "trump-maduro-call.posts.jsonl"
+DEMO_POSTS = Path(__file__).resolve().parents[2] / "seeds" / "trump-maduro-call.posts.jsonl"
 DEMO_STORY = DEMO_POSTS.with_name("trump-maduro-call.toml")
 
 
@@ -295,8 +177,8 @@ def demo_rows(english_only: bool = True):
     as a second value."""
     import tomllib
 
-    from nlp.stance import bucket_index
-    from nlp.stance_train import StanceRows
+    from nlp.stance.contract import bucket_index
+    from nlp.stance.data import StanceRows
     from nlp.text import detect_language
 
     claim = tomllib.loads(DEMO_STORY.read_text(encoding="utf-8"))["claim"]
@@ -319,7 +201,7 @@ def default_predictions(name: str, rows, X: np.ndarray) -> np.ndarray:
     embeddings: the pair model reads every pair."""
     import hashlib
 
-    from nlp.stance_data import CACHE_DIR
+    from nlp.stance.data import CACHE_DIR
 
     digest = hashlib.sha1(json.dumps([rows.targets, rows.texts]).encode()).hexdigest()[:12]
     path = CACHE_DIR / "default-predictions" / f"{name}-{digest}.npy"
@@ -327,12 +209,12 @@ def default_predictions(name: str, rows, X: np.ndarray) -> np.ndarray:
         return np.load(path)
     import copy
 
-    from nlp.stance import load_classifier
+    from nlp.stance.registry import load_classifier
 
     # Today's design, whatever the folder now holds: pair model x general head.
     clf = copy.copy(load_classifier(None))
     clf.general_model = clf.multilingual = None
-    from nlp.stance import target_key
+    from nlp.stance.contract import target_key
 
     clf.prefetch(rows.targets, [(t, x) for t, x in zip(rows.targets, rows.texts)
                                 if target_key(t) not in clf.targets])
@@ -349,7 +231,7 @@ def default_predictions(name: str, rows, X: np.ndarray) -> np.ndarray:
 
 def leave_one_out(corpus: Corpus, params: dict, log=print) -> dict:
     """The validation table: per reported held-out set, ours, frozen+LR and the default."""
-    from nlp.stance_train import scores
+    from nlp.stance.heads import scores
 
     permitted = [n for n in corpus.rows if n in _train_ok()]
     table = {}
@@ -434,7 +316,7 @@ def quality_table(quality: dict) -> str:
 
 
 def _train_ok() -> set[str]:
-    from nlp.stance_data import DATASETS
+    from nlp.stance.data import DATASETS
 
     return {d.name for d in DATASETS if d.train_ok}
 
@@ -450,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import torch
 
-    from nlp.stance import DEFAULT_DIR
+    from nlp.stance.contract import DEFAULT_DIR
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loo", action="store_true", help="leave-one-data-set-out table")
@@ -480,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.loo:
         table = leave_one_out(corpus, params)
         out = record(Path(args.quality), "leave_one_data_set_out", {
-            "command": "python -m nlp.stance_general --loo", "params": params,
+            "command": "python -m nlp.stance.general --loo", "params": params,
             "rows_per_set": PER_SET, "same_claim_cosine": SAME_CLAIM, "table": table})
         print(f"wrote {out}")
     else:

