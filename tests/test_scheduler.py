@@ -111,8 +111,10 @@ def test_reactions_run_end_to_end(sqlite_store, fake_bluesky, bluesky_env, keywo
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             runs = {r["source"]: r for r in sqlite_store.last_runs()}
-            if (sqlite_store.latest_summary("live") is not None and len(runs) == 2
-                    and all(r["finished_at"] for r in runs.values())):
+            summary = sqlite_store.latest_summary("live")
+            # The paragraph written after the posts were classified, not an earlier one.
+            if (summary is not None and sum(summary.counts.values()) == POSTS
+                    and len(runs) == 2 and all(r["finished_at"] for r in runs.values())):
                 break
             time.sleep(0.1)
         os.kill(os.getpid(), signal.SIGTERM)
