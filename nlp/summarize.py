@@ -16,6 +16,7 @@ platforms. Writers share one interface, `write(evidence) -> Written`:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -362,6 +363,10 @@ CLAIM_VERBS = {"supporters": ("argue", "point to"), "skeptics": ("counter", "rai
                "neutral": ("report", "mention")}
 #: The brief paragraph's length limit, in words.
 BRIEF_WORDS = 80
+#: A keyphrase names a theme's point in the brief only when at least this share of the
+#: theme's posts (and at least two) use it: two posts of 26 saying "blowing up boats" (both
+#: sarcastic, the classifier wrong about them) do not make it the supporters' point.
+KEYPHRASE_SHARE = 0.1
 #: A source's name before a colon ("Axios: Trump has told advisers..."), dropped from a point.
 _LEAD_IN = re.compile(r"^(?:[A-Z][\w.'’&-]*\s?){1,3}:\s+")
 _LOWER_FIRST = frozenset("The A An This These That Those There It They We".split())
@@ -462,10 +467,14 @@ class TemplateWriter:
         said = {_normal(u) for u in used}
         names = {w for u in used for w in _names(u)}
         for theme in themes:
+            texts = [f" {_normal(p.text)} " for p in theme.members]
+            needed = max(2, math.ceil(KEYPHRASE_SHARE * len(texts)))
             for phrase in theme.keyphrases:
                 key = _normal(phrase)
                 if any(key in u or u in key for u in said) or _names(phrase) & names:
                     continue
+                if sum(f" {key} " in t for t in texts) < needed:
+                    continue  # a few posts' words, not the theme's point
                 post = _find_post(phrase, theme.members)
                 if post is not None:
                     used.append(phrase)

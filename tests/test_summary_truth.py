@@ -625,3 +625,18 @@ def test_brief_names_no_name_the_opening_used_and_quotes_read_whole():
     killed = next(q for s in written.evidence for q in s.quotes if q.startswith("83"))
     # too long whole (27 words): the longest run of clauses within the budget, before "or"
     assert killed == "83 people killed and the government has not publicly identified one of them"
+
+
+def test_brief_names_no_keyphrase_only_a_few_of_its_theme_use():
+    """Two posts of a large theme (a sarcastic pair the classifier misread) do not make its
+    point; a keyphrase most of the theme's posts use does."""
+    point = ("The strikes are the reason Maduro would pick up the phone.", [], [])
+    members = [f"Sink the narco boats first, then talk, day {i}." for i in range(18)]
+    few = ["Imagine blowing up boats and calling it policy.", "They keep blowing up boats."]
+    evidence, _ = _planted_evidence(["pick up the phone"], [point, (
+        "Sink the narco boats first, then talk.", ["blowing up boats", "narco boats first"],
+        few + members)])
+    supporters = next(s for s in TemplateWriter("brief").write(evidence).sentences
+                      if s.bucket == "supporters")
+    assert "blowing up boats" not in supporters.text
+    assert "\u201cnarco boats first\u201d" in supporters.text
