@@ -16,6 +16,7 @@ platforms. Writers share one interface, `write(evidence) -> Written`:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -244,7 +245,12 @@ def build_evidence(
 
 
 def _find_post(phrase: str, posts: Sequence[Post]) -> Post | None:
-    """The first post whose text holds the phrase (case, punctuation and spacing aside)."""
+    """The first post whose text holds the phrase as written (spacing aside), else the first
+    that holds it with case and punctuation aside too."""
+    pattern = re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, phrase.split())) + r"(?!\w)")
+    exact = next((p for p in posts if pattern.search(p.text)), None)
+    if exact is not None:
+        return exact
     key = f" {_normal(phrase)} "
     return next((p for p in posts if key in f" {_normal(p.text)} "), None)
 
@@ -357,15 +363,12 @@ CLAIM_VERBS = {"supporters": ("argue", "point to"), "skeptics": ("counter", "rai
                "neutral": ("report", "mention")}
 #: The brief paragraph's length limit, in words.
 BRIEF_WORDS = 80
-#: Words that make a quoted span a clause ("the call is smart"), so "argue that" can take it.
-_FINITE = frozenset("""
-is are was were has have had would will can could should must may might does did do
-isn't aren't wasn't weren't hasn't haven't won't can't couldn't shouldn't doesn't didn't
-don't wouldn't it's that's there's
-""".split())
+#: A keyphrase names a theme's point in the brief only when at least this share of the
+#: theme's posts (and at least two) use it: two posts of 26 saying "blowing up boats" (both
+#: sarcastic, the classifier wrong about them) do not make it the supporters' point.
+KEYPHRASE_SHARE = 0.1
 #: A source's name before a colon ("Axios: Trump has told advisers..."), dropped from a point.
 _LEAD_IN = re.compile(r"^(?:[A-Z][\w.'’&-]*\s?){1,3}:\s+")
-_CLAUSE_BREAK = re.compile(r"[,;—–]|\s-\s")
 _LOWER_FIRST = frozenset("The A An This These That Those There It They We".split())
 
 
@@ -373,11 +376,11 @@ def stated_point(text: str, max_words: int = 14) -> str | None:
     """The point a post states, as a quotable clause of at most `max_words` words, or None.
 
     The post's first sentence (links and a leading "Source:" dropped), or its first clauses
-    up to a comma, semicolon or dash when the sentence is longer. None for a question, a
-    span with no finite verb (a headline-like fragment), or one with an ellipsis or an odd
+    up to a clause boundary (`nlp.text.clause_cuts`) when the sentence is longer. None for
+    a question, a span with no finite verb (a headline-like fragment), or one with an ellipsis or an odd
     quotation mark: such spans do not read after "argue that".
     """
-    from nlp.text import split_sentences
+    from nlp.text import FINITE_WORDS, clause_cuts, split_sentences
     from nlp.themes import strip_links
 
     sentences = split_sentences(strip_links(text))
@@ -388,20 +391,14 @@ def stated_point(text: str, max_words: int = 14) -> str | None:
         return None
     span = first.rstrip(" .!;:,—–-")
     if len(span.split()) > max_words:
-        cut = None
-        for match in _CLAUSE_BREAK.finditer(first):
-            head = first[: match.start()]
-            if len(head.split()) > max_words:
-                break
-            if len(head.split()) >= 5:
-                cut = head
-        if cut is None:
+        cuts = [c for c in clause_cuts(first) if 5 <= len(c.split()) <= max_words]
+        if not cuts:
             return None
-        span = cut.rstrip(" .!;:,—–-")
+        span = cuts[-1]
     words = span.split()
     lowered = {w.lower().strip(".,;:!\"'’“”()") for w in words}
     if (len(words) < 4 or "..." in span or "…" in span or span.count('"') % 2
-            or span.count("“") != span.count("”") or not lowered & _FINITE):
+            or span.count("“") != span.count("”") or not lowered & FINITE_WORDS):
         return None
     return _quote(span)
 
@@ -446,7 +443,7 @@ class TemplateWriter:
         label, _ = BRIEF_VERBS[bucket]
         claim_verb, keyphrase_verb = CLAIM_VERBS[bucket]
         cited = _Cited()
-        used = [_normal(t) for t in evidence.topic_phrases]  # said in the opening already
+        used = list(evidence.topic_phrases)  # said in the opening already
         themes = b.themes[:THEMES_PER_SENTENCE + 1]
         for index, theme in enumerate(themes):
             # Only the theme's representatives (posts the classifier is sure of) speak for it.
@@ -464,15 +461,23 @@ class TemplateWriter:
 
     @staticmethod
     def _keyphrase(themes: Sequence[ThemeEvidence], used: list[str], cited: _Cited) -> str | None:
-        """The first keyphrase of these themes not said already, quoted and cited."""
+        """The first keyphrase of these themes not said already (nor naming a name said
+        already: "Soles" after "Cartel de los Soles"), quoted and cited. `used` holds the
+        phrases said, as written."""
+        said = {_normal(u) for u in used}
+        names = {w for u in used for w in _names(u)}
         for theme in themes:
+            texts = [f" {_normal(p.text)} " for p in theme.members]
+            needed = max(2, math.ceil(KEYPHRASE_SHARE * len(texts)))
             for phrase in theme.keyphrases:
                 key = _normal(phrase)
-                if any(key in u or u in key for u in used):
+                if any(key in u or u in key for u in said) or _names(phrase) & names:
                     continue
+                if sum(f" {key} " in t for t in texts) < needed:
+                    continue  # a few posts' words, not the theme's point
                 post = _find_post(phrase, theme.members)
                 if post is not None:
-                    used.append(key)
+                    used.append(phrase)
                     return cited.quote(phrase, post)
         return None
 
@@ -482,7 +487,7 @@ class TemplateWriter:
         label, verb = BRIEF_VERBS[bucket]
         cited = _Cited()
         points: list[str] = []
-        used = [_normal(t) for t in evidence.topic_phrases]  # said in the opening already
+        used = list(evidence.topic_phrases)  # said in the opening already
         for theme in b.themes[:THEMES_PER_SENTENCE + 1]:
             point = self._keyphrase([theme], used, cited)
             if point:
@@ -639,6 +644,13 @@ def _content_words(text: str) -> list[str]:
     words = [w.removesuffix("'s").strip("'-") for w in _WORD.findall(text.lower().replace("\u2019", "'"))]
     return [w for w in words if len(w) > 2 and w not in ENGLISH_STOP_WORDS
             and w not in _FRAME_WORDS]
+
+
+def _names(phrase: str) -> set[str]:
+    """The capitalised words of a phrase that are not stop words, lower-cased: its names."""
+    from nlp.themes import _TOKEN, is_name_word
+
+    return {t.lower() for t in _TOKEN.findall(phrase) if is_name_word(t)}
 
 
 def _normal(text: str) -> str:

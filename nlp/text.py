@@ -1,4 +1,4 @@
-"""Text work on posts: language detection and near-duplicate linking.
+"""Text work on posts: language detection, near-duplicate linking, sentences and clauses.
 
 (HTML to text is done where posts come in, in collectors/text.py.)
 """
@@ -188,7 +188,7 @@ gen col lt sgt capt gov sen rep pres jan feb mar apr jun jul aug sep sept oct no
 co corp dept est approx
 """.split())
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)]*(?=\s|$)")
-_CLAUSE_END = re.compile(r"[,;:\u2014\u2013]|\s-\s")
+_CLAUSE_END = re.compile(r"[,;:\u2014\u2013\u2192]|\s-\s")
 
 
 def _ends_with_abbreviation(text: str) -> bool:
@@ -224,14 +224,76 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in sentences if s]
 
 
-def clause_cut(text: str, max_words: int) -> str:
-    """The start of `text` in at most `max_words` words, cut where a sentence or clause ends.
+#: Words a quote may not end on: it would read as cut mid-clause ("run by a head of").
+FUNCTION_WORDS = frozenset("""
+a an the this that these those my your his her its our their some any no every each
+of in on at to for from by with about into onto over under after before between through
+during against without within upon than as via per
+and or but nor so yet because while although though whereas unless if when whether
+is are was were be been being am has have had do does did will would can could should
+shall may might must not who whom whose which what where how
+""".split())
+#: Words that make a span a clause ("the call is smart", so "argue that" can take it); a
+#: lead-in's point must have one.
+FINITE_WORDS = frozenset("""
+is are was were has have had would will can could should must may might does did do
+isn't aren't wasn't weren't hasn't haven't won't can't couldn't shouldn't doesn't didn't
+don't wouldn't it's that's there's
+""".split())
+#: Conjunctions a clause may be cut before ("... identified one of them | or shown ...").
+_CONJUNCTION = re.compile(r"\s(?=(?:and|but|or|nor|yet|so|because|while|although|though|"
+                          r"whereas|unless)\s)")
+_STRIP = " .!?;:,\u2014\u2013\u2192-"
 
-    Returns the first sentence when it fits; else what follows a lead-in ending in a colon
-    ("Mastodon will hate this but: <point>") when that fits; else the longest run of clauses
-    (ending at a comma, semicolon, colon or dash) with "..." appended; a text with no such
-    boundary early enough is cut at a word, also with "...". Trailing punctuation is dropped
-    so the caller can close the quote with its own.
+
+def _last_word(text: str) -> str:
+    words = text.split()
+    return words[-1].strip(".,;:!?\"'\u201c\u201d\u2019()").lower() if words else ""
+
+
+def _balanced(text: str) -> bool:
+    return text.count('"') % 2 == 0 and text.count("\u201c") == text.count("\u201d")
+
+
+def clause_cuts(sentence: str) -> list[str]:
+    """Every start of `sentence` that ends at a clause boundary (a comma, semicolon, colon,
+    dash or arrow, or before a conjunction), outside quotation marks and not on a function
+    word, shortest first, trailing punctuation dropped."""
+    ends = sorted({m.start() for m in _CLAUSE_END.finditer(sentence)}
+                  | {m.start() for m in _CONJUNCTION.finditer(sentence)})
+    cuts = []
+    for end in ends:
+        head = sentence[:end].rstrip(_STRIP)
+        if head and _balanced(head) and _last_word(head) not in FUNCTION_WORDS \
+                and (not cuts or cuts[-1] != head):
+            cuts.append(head)
+    return cuts
+
+
+def _lead_in_point(sentence: str, max_words: int) -> str | None:
+    """The point after a lead-in ending in a colon ("I'll say it: the strikes work"), when it
+    starts a clause: a word (not a quotation mark) and a finite verb in it."""
+    lead_in, colon, point = sentence.partition(": ")
+    if not colon or len(lead_in.split()) < 3 or not 4 <= len(point.split()) <= max_words:
+        return None
+    words = {w.strip(".,;:!?\"'\u201c\u201d()").lower().replace("\u2019", "'")
+             for w in point.split()}
+    if not point[:1].isalpha() or not words & FINITE_WORDS:
+        return None
+    return point.rstrip(_STRIP)
+
+
+def clause_cut(text: str, max_words: int) -> str:
+    """The start of `text` in about `max_words` words, cut where a sentence or clause ends.
+
+    In order: the first sentence when it fits `max_words`; the point after a lead-in ending
+    in a colon ("Mastodon will hate this but: <point>") when it fits and reads as a clause;
+    the whole first sentence when it fits half as many words again; the longest run of its
+    clauses that fits `max_words` (at least 4 words), else the shortest that fits the larger
+    budget. The span always starts where a sentence starts and ends at a clause boundary,
+    never on a function word. Only a sentence with no such boundary is cut at a word (the
+    last one not a function word), marked with "...". Trailing punctuation is dropped so
+    the caller can close the quote with its own.
     """
     sentences = split_sentences(text)
     if not sentences:
@@ -239,16 +301,20 @@ def clause_cut(text: str, max_words: int) -> str:
     first = sentences[0]
     words = first.split()
     if len(words) <= max_words:
-        return first.rstrip(" .!?;:,\u2014\u2013-")
-    lead_in, colon, point = first.partition(": ")
-    if colon and len(lead_in.split()) >= 3 and 4 <= len(point.split()) <= max_words:
-        return point.rstrip(" .!?;:,\u2014\u2013-")  # "I'll say it: <the point>"
-    cut = None
-    for match in _CLAUSE_END.finditer(first):
-        head = first[: match.start()]
-        if len(head.split()) > max_words:
-            break
-        if len(head.split()) >= 3:
-            cut = head
-    head = cut if cut is not None else " ".join(words[:max_words])
-    return head.rstrip(" .!?;:,\u2014\u2013-") + "..."
+        return first.rstrip(_STRIP)
+    point = _lead_in_point(first, max_words)
+    if point is not None:
+        return point
+    larger = max_words + max_words // 2
+    if len(words) <= larger:
+        return first.rstrip(_STRIP)
+    cuts = [c for c in clause_cuts(first) if len(c.split()) <= larger]
+    within = [c for c in cuts if 4 <= len(c.split()) <= max_words]
+    if within:
+        return within[-1]
+    if cuts and len(cuts[-1].split()) >= 4:
+        return next(c for c in cuts if len(c.split()) >= 4)
+    head = words[:max_words]
+    while len(head) > 1 and _last_word(head[-1]) in FUNCTION_WORDS:
+        head.pop()
+    return " ".join(head).rstrip(_STRIP) + "..."

@@ -249,29 +249,88 @@ let's who's just like really actually literally yes yeah lol ok okay
 """.split())
 
 
-def _grams(text: str, max_words: int) -> dict[str, str]:
-    """Word sequences of 2..max_words words of a text: lower-case key -> as written."""
+#: Lower-case words that join the capitalised words of one name ("Cartel de los Soles",
+#: "Department of Justice").
+_NAME_JOINERS = frozenset("de del la las los el y da di van von der al bin of the".split())
+
+
+def is_name_word(token: str) -> bool:
+    """A capitalised word that is not a stop word ("Soles", "FTO"; not "The", "I")."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    out: dict[str, str] = {}
+    return token[:1].isupper() and token.lower() not in ENGLISH_STOP_WORDS | _EDGE_WORDS
+
+
+def name_runs(tokens: Sequence[str]) -> list[int | None]:
+    """Per token, the index of the first token of the name it belongs to, or None: a name is
+    a run of capitalised words, joined by at most two joiners ("de los")."""
+    run: list[int | None] = [None] * len(tokens)
+    i = 0
+    while i < len(tokens):
+        if not is_name_word(tokens[i]):
+            i += 1
+            continue
+        start, end = i, i + 1
+        while end < len(tokens):
+            if is_name_word(tokens[end]):
+                end += 1
+                continue
+            j = end
+            while j < len(tokens) and j - end < 2 and tokens[j] in _NAME_JOINERS:
+                j += 1
+            if j > end and j < len(tokens) and is_name_word(tokens[j]):
+                end = j + 1
+                continue
+            break
+        for k in range(start, end):
+            run[k] = start
+        i = end
+    return run
+
+
+def _grams(text: str, max_words: int) -> dict[str, str]:
+    """Word sequences of 2..max_words words of a text: lower-case key -> as written."""
+    return {key: written for key, (written, _) in _grams_as_written(text, max_words).items()}
+
+
+def _grams_as_written(text: str, max_words: int) -> dict[str, tuple[str, bool]]:
+    """Word sequences of 2..max_words words of a text: lower-case key -> (as written, whether
+    at a clause's start), the mid-clause spelling preferred.
+
+    A sequence never starts or ends inside a name ("Soles designation" is not cut from
+    "Cartel de los Soles designation")."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    out: dict[str, tuple[str, bool]] = {}
     for part in re.split(r"[.!?;:,()\"\u201c\u201d\u2014\u2013]+|\s-\s", strip_links(text)):
         tokens = _TOKEN.findall(part)
         lower = [t.lower().replace("\u2019", "'") for t in tokens]
+        runs = name_runs(tokens)
         for n in range(2, max_words + 1):
             for i in range(len(tokens) - n + 1):
                 gram = lower[i : i + n]
                 if any(g in ENGLISH_STOP_WORDS or g in _EDGE_WORDS or len(g) < 3 or g.isdigit()
                        for g in (gram[0], gram[-1])):
                     continue
-                out.setdefault(" ".join(gram), " ".join(tokens[i : i + n]))
+                last = i + n - 1
+                if (runs[i] is not None and runs[i] != i) or (
+                        last + 1 < len(tokens) and runs[last] is not None
+                        and runs[last + 1] == runs[last]):
+                    continue  # starts or ends inside a name
+                key, written = " ".join(gram), " ".join(tokens[i : i + n])
+                # "Blowing up boats" at a sentence's start reads wrong inside another
+                # sentence; "blowing up boats" written mid-sentence does not.
+                if key not in out or (i > 0 and out[key][1]):
+                    out[key] = (written, i == 0)
     return out
 
 
 def keyphrases_per_theme(texts_per_theme: Sequence[Sequence[str]], top: int = 3,
                          max_words: int = 4, background: Sequence[str] | None = None,
                          min_posts: int = 2) -> list[list[str]]:
-    """Word sequences (2 to `max_words` words, not starting or ending with a stop word) that
-    set each theme apart, as written in the first member post that uses them.
+    """Word sequences (2 to `max_words` words, not starting or ending with a stop word nor
+    inside a name) that set each theme apart, as written mid-sentence in a member post where
+    one does, else as in the first member post that uses them.
 
     A phrase scores by the share of the theme's posts using it, times how much more often
     they use it than the `background` posts do (default: every theme's posts together), so
@@ -280,13 +339,14 @@ def keyphrases_per_theme(texts_per_theme: Sequence[Sequence[str]], top: int = 3,
     2, from any group).
     """
     per_theme: list[dict[str, int]] = []
-    surface: dict[str, str] = {}
+    surface: dict[str, tuple[str, bool]] = {}
     for texts in texts_per_theme:
         counts: dict[str, int] = {}
         for text in texts:
-            for key, written in _grams(text, max_words).items():
+            for key, written in _grams_as_written(text, max_words).items():
                 counts[key] = counts.get(key, 0) + 1
-                surface.setdefault(key, written)
+                if key not in surface or (surface[key][1] and not written[1]):
+                    surface[key] = written  # as written mid-sentence, when a post does
         per_theme.append(counts)
     if background is None:
         background_counts: dict[str, int] = {}
@@ -318,7 +378,7 @@ def keyphrases_per_theme(texts_per_theme: Sequence[Sequence[str]], top: int = 3,
             picked.append(key)
             if len(picked) == top:
                 break
-        out.append([surface[k] for k in picked])
+        out.append([surface[k][0] for k in picked])
     return out
 
 

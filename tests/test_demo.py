@@ -93,5 +93,26 @@ def check_the_paragraph(data_dir, out):
         if sentence["bucket"] in data["buckets"]:
             assert {bucket_of[pid] for pid in sentence["post_ids"]} <= {sentence["bucket"]}
     assert quotes >= 10
+    check_the_phrases(data, text_of)
     numbers = [c["n"] for c in data["citations"]]
     assert numbers == list(range(1, len(numbers) + 1))
+
+
+def check_the_phrases(data, text_of):
+    """Every quote is verbatim text of its post (capitals and all); a clause (a point, or any
+    quote of the evidence block) starts where a sentence or clause starts and ends at a
+    clause boundary or the post's end; no phrase is cut out of a capitalised name; and no
+    bucket's keyphrase repeats a name the opening said."""
+    import re
+
+    from tests.test_summary_truth import _name_word, quote_problems
+
+    opening, *said = data["sentences"]
+    names = {w for q in opening["quotes"] for w in re.findall(r"[\w'-]+", q) if _name_word(w)}
+    for sentence in data["sentences"] + data["evidence"]:
+        in_paragraph = sentence in data["sentences"]
+        for quote, pid in zip(sentence["quotes"], sentence["post_ids"]):
+            clause = len(quote.split()) > 4 or not in_paragraph
+            assert quote_problems(quote, text_of[pid], clause=clause) == [], (quote, pid)
+            if sentence in said and not clause:
+                assert not {w for w in re.findall(r"[\w'-]+", quote) if _name_word(w)} & names, quote

@@ -10,14 +10,18 @@ import pytest
 
 from nlp.summarize import (
     EMBEDDING_MARGIN,
+    BucketEvidence,
+    Evidence,
     ModelWriter,
     TemplateWriter,
+    ThemeEvidence,
     build_evidence,
     citations,
     largest_remainder,
     stated_point,
 )
 from nlp.text import clause_cut, split_sentences
+from nlp.themes import clean_phrase, keyphrases_per_theme
 from reactions import pipeline
 from reactions.models import Post, StancePrediction, Story
 from reactions.render import escape_markdown, render_summary
@@ -230,7 +234,7 @@ def test_quotes_are_cut_at_a_clause_boundary():
     text = ("Blowing up boats without showing any evidence, and then calling the guy for a chat "
             "about elections and oil, is not a policy.")
     cut = clause_cut(text, 12)
-    assert cut == "Blowing up boats without showing any evidence..."
+    assert cut == "Blowing up boats without showing any evidence"  # a whole clause: no "..."
     assert clause_cut("The U.S. strikes work. More later", 12) == "The U.S. strikes work"
     lead_in = ("Mastodon is going to hate this but: the boats are legit targets and the call is "
                "smart. Both can be true.")
@@ -436,3 +440,203 @@ def test_a_digest_preview_writes_no_summary(sqlite_store, monkeypatch):
     assert stored() == before
     build_digest(sqlite_store, story, "ed@example.org", "weekly", now=NOW)
     assert stored() == before + 1
+
+
+# -- phrases that read whole (issue 16 part 5) ---------------------------------------------
+
+_MARKS = str.maketrans({'"': "'", "\u201c": "'", "\u201d": "'", "\u2018": "'", "\u2019": "'"})
+#: Words a quote cut from a post must not end on (an independent list, not the code's).
+_DANGLING = frozenset("a an the of to in on at by for with from into as and or but nor "
+                      "that which who is are was were be has have had would will can".split())
+_JOINERS = r"(?:\s+(?:de|del|la|las|los|el|of|the)){0,2}"
+_CONJUNCTIONS = r"(?:and|but|or|nor|yet|so|because|while|although|though|whereas|unless)\b"
+
+
+def _name_word(word):
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return word[:1].isupper() and word.lower() not in ENGLISH_STOP_WORDS
+
+
+def quote_problems(quote, text, *, clause=True):
+    """Why a quote does not read as whole text of `text` (empty when it does): it must be
+    verbatim (quotation marks and spacing aside, capitals and all); with `clause`, start where
+    a sentence or clause starts and end at a clause boundary or the post's end, not on a
+    function word; and never start or end inside a capitalised name."""
+    from nlp.themes import strip_links
+
+    q = " ".join(quote.removesuffix("...").translate(_MARKS).split()).strip("' ")
+    post = " ".join(strip_links(text).translate(_MARKS).split())
+    starts = [m.start() for m in re.finditer(re.escape(q), post)] if q else []
+    if not starts:
+        return [f"not verbatim: {quote!r}"]
+    best = None
+    for at in starts:
+        before, after = post[:at].rstrip("' "), post[at + len(q):]
+        problems = []
+        if clause:
+            if before and before[-1] not in ".!?;:,\u2014\u2013\u2192(":
+                problems.append(f"starts mid-clause: ...{before[-30:]!r} | {quote!r}")
+            if after.strip() and not re.match(r"['\s]*(?:[.!?;:,\u2014\u2013\u2192)]|-\s)", after) \
+                    and not re.match(r"\s+" + _CONJUNCTIONS, after):
+                problems.append(f"ends mid-clause: {quote!r} | {after[:30]!r}...")
+            if q.split()[-1].lower().strip(".,;:!?'") in _DANGLING:
+                problems.append(f"ends on a function word: {quote!r}")
+        first, last = q.split()[0], q.split()[-1]
+        joiner = {"de", "del", "la", "las", "los", "el", "of", "the"}
+        lead = re.search(r"(?<![\w'])([A-Z][\w'-]*)" + _JOINERS + r"\s+$", post[:at])
+        if (_name_word(first) or first in joiner) and lead and _name_word(lead.group(1)):
+            problems.append(f"starts inside a name: {post[max(0, at - 25):at]!r} | {quote!r}")
+        follow = re.match(_JOINERS + r"\s+([A-Z][\w'-]*)", after)
+        if (_name_word(last) or last in joiner) and follow and _name_word(follow.group(1)):
+            problems.append(f"ends inside a name: {quote!r} | {after[:25]!r}")
+        if not problems:
+            return []
+        best = best or problems
+    return best
+
+
+def test_quote_problems_catches_what_an_editor_would():
+    post = ('Terror designation of a "cartel" the government says is run by a head of state '
+            '\u2192 strikes. Cartel de los Soles designation should have happened.')
+    assert quote_problems("Terror designation of a 'cartel' the government says is run by a "
+                          "head of state", post) == []
+    assert quote_problems("Terror designation of a 'cartel' the government says is run by a "
+                          "head of...", post)  # mid-clause, and on "of"
+    assert quote_problems("the government says is run by a head of state", post)  # starts mid-way
+    assert quote_problems("Soles designation", post, clause=False)  # cut out of a name
+    assert quote_problems("Cartel de los", post, clause=False)
+    assert quote_problems("Cartel de los Soles designation", post, clause=False) == []
+    assert quote_problems("terror designation", post, clause=False)  # not as written
+
+
+@pytest.mark.parametrize("max_words", [6, 10, 14, 20])
+def test_clause_cut_starts_and_ends_where_clauses_do(max_words):
+    """On generated sentences (clauses of random length joined by commas, conjunctions,
+    dashes and arrows): a cut is verbatim, starts at the sentence's start, ends at a clause
+    boundary or the sentence's end and never on a function word, and is at most half as long
+    again as asked, unless the sentence has no boundary at all (then it says so with "...")."""
+    rng = random.Random(max_words)
+    content = "boats strikes navy cartel government evidence trial call Maduro Congress vote".split()
+    function = "of the to a by with for in on".split()
+    joins = [", ", "; ", " \u2014 ", " \u2192 ", " and ", " but ", " or "]
+    for _ in range(300):
+        clauses = [" ".join(rng.choice(content + function) for _ in range(rng.randint(2, 12)))
+                   + " " + rng.choice(content) for _ in range(rng.randint(1, 4))]
+        sentence = "The " + "".join(c + (rng.choice(joins) if i < len(clauses) - 1 else "")
+                                    for i, c in enumerate(clauses)) + ". Then more."
+        cut = clause_cut(sentence, max_words)
+        if cut.endswith("..."):  # only where no clause ends in time, at a content word
+            words = sentence.split()
+            ends = [i + 1 for i, w in enumerate(words[:-1])
+                    if (w[-1] in ",;" or words[i + 1] in ("\u2014", "\u2192", "and", "but", "or"))
+                    and w.strip(",;") not in _DANGLING]
+            assert not [n for n in ends if 4 <= n <= max_words + max_words // 2], (sentence, cut)
+            assert len(cut.split()) <= max_words and cut.split()[-1] not in _DANGLING
+            continue
+        assert quote_problems(cut, sentence) == [], (sentence, cut)
+        assert len(cut.split()) <= max_words + max_words // 2 or cut == sentence.split(".")[0]
+
+
+def test_clause_cut_prefers_the_whole_sentence_or_a_clause_to_a_word_cut():
+    killed = ("83 people killed and the government has not publicly identified one of them or "
+              "shown what was on a single boat. That's not interdiction.")
+    assert clause_cut(killed, 14) == killed.split(".")[0]  # 21 words: fits half as many again
+    assert clause_cut(killed, 10) == ("83 people killed and the government has not publicly "
+                                      "identified one of them")  # before "or", not "... or..."
+    terror = ('Terror designation of a "cartel" the government says is run by a head of state '
+              '\u2192 strikes \u2192 "no plan to target him right now". The playbook is not subtle.')
+    assert clause_cut(terror, 14) == ('Terror designation of a "cartel" the government says is '
+                                      'run by a head of state')
+    # Never a dangling function word, even where a clause mark follows one.
+    assert clause_cut("We have seen the strikes on boats of, frankly, every kind in the "
+                      "Caribbean this autumn without any vote at all in Congress.", 8) \
+        == "We have seen the strikes on boats of, frankly"
+    # Only with no boundary at all is a sentence cut at a word, and not after "of".
+    words = " ".join(["boats"] * 13 + ["of", "state"] * 10)
+    assert clause_cut(words, 14) == " ".join(["boats"] * 13) + "..."
+
+
+def test_quotes_start_at_a_sentence_or_clause_start():
+    note = ('Style note for the desk: "suspected" drug boats, and attribute the call story to '
+            "Axios. No date or agenda has been made public.")
+    assert clause_cut(note, 14) == note.split(".")[0]  # not "suspected drug boats, and ..."
+    assert clean_phrase(note).startswith("Style note for the desk")
+    lead_in = "I will say it now: the boats are legit targets and the call is smart, honestly."
+    assert clause_cut(lead_in, 11) == "the boats are legit targets and the call is smart, honestly"
+
+
+def test_keyphrases_never_cut_a_name_and_keep_mid_sentence_spelling():
+    texts = ["Cartel de los Soles designation should have happened under the last admin.",
+             "The Cartel de los Soles designation is correct and long overdue.",
+             "Good. Cartel de los Soles designation, finally, and the Federal Register has it.",
+             "Blowing up boats works. They keep blowing up boats and it works.",
+             "Blowing up boats is the message."]
+    other = ["The call is a mistake.", "A call now is a mistake.", "The call is fine."]
+    phrases = [p for group in keyphrases_per_theme([texts, other], top=8) for p in group]
+    assert phrases and "Soles designation" not in phrases
+    for phrase in phrases:
+        post = next(t for t in texts + other if phrase.lower() in t.lower())
+        assert not [p for t in texts + other if phrase in t
+                    for p in quote_problems(phrase, t, clause=False)], phrase
+        assert phrase in " ".join(texts + other), (phrase, post)  # as written somewhere
+    assert "blowing up boats" in phrases  # as written mid-sentence, not "Blowing up boats"
+
+
+def _planted_evidence(opening, themes):
+    """Supporters' evidence with these themes (phrase lead text, keyphrases, member texts),
+    and `opening` as the story's most used phrases."""
+    story = Story(slug="p", title="Boats", claim="The strikes are right.")
+    posts, built = [], []
+    for lead, keyphrases, members in themes:
+        group = [Post("bluesky", str(len(posts) + i), t, id=len(posts) + i,
+                      url=f"https://b/{len(posts) + i}") for i, t in enumerate([lead, *members])]
+        posts += group
+        built.append(ThemeEvidence(phrase=clean_phrase(lead), size=len(group),
+                                   post_ids=[p.id for p in group], quotes=group[:1],
+                                   keyphrases=keyphrases, members=group))
+    buckets = {b: BucketEvidence(b, 0, 0.0) for b in ("supporters", "skeptics", "neutral")}
+    buckets["supporters"] = BucketEvidence("supporters", len(posts), 1.0,
+                                           [p.id for p in posts], posts[:1], built, posts=posts,
+                                           percent=100)
+    topic_posts = [next(p for p in posts if t in p.text) for t in opening]
+    return Evidence(story, len(posts), 0, ["bluesky"], buckets, {"bluesky": len(posts)},
+                    topic_phrases=list(opening), topic_posts=topic_posts), posts
+
+
+def test_brief_names_no_name_the_opening_used_and_quotes_read_whole():
+    evidence, posts = _planted_evidence(["President Maduro"], [
+        ("The strikes are the reason Maduro would pick up the phone. Leverage.", [], []),
+        ("The Maduro regime only understands force, and President Maduro knows it.",
+         ["Maduro regime", "Peace through strength"],
+         ["Peace through strength, then the call.", "Peace through strength works."]),
+        ("83 people killed and the government has not publicly identified one of them or shown "
+         "what was on a single boat, and nobody in Congress has asked.", ["single boat"],
+         ["Not one single boat was shown.", "A single boat, no evidence."]),
+    ])
+    text_of = {p.id: p.text for p in posts}
+    written = TemplateWriter("brief").write(evidence)
+    supporters = next(s for s in written.sentences if s.bucket == "supporters")
+    assert "Maduro regime" not in supporters.text  # "Maduro": the opening said it
+    assert supporters.text.startswith("Supporters point to \u201cPeace through strength\u201d")
+    for sentence in [*written.sentences, *written.evidence]:
+        for quote, pid in zip(sentence.quotes, sentence.post_ids):
+            assert quote_problems(quote, text_of[pid], clause=len(quote.split()) > 4) == []
+    killed = next(q for s in written.evidence for q in s.quotes if q.startswith("83"))
+    # too long whole (27 words): the longest run of clauses within the budget, before "or"
+    assert killed == "83 people killed and the government has not publicly identified one of them"
+
+
+def test_brief_names_no_keyphrase_only_a_few_of_its_theme_use():
+    """Two posts of a large theme (a sarcastic pair the classifier misread) do not make its
+    point; a keyphrase most of the theme's posts use does."""
+    point = ("The strikes are the reason Maduro would pick up the phone.", [], [])
+    members = [f"Sink the narco boats first, then talk, day {i}." for i in range(18)]
+    few = ["Imagine blowing up boats and calling it policy.", "They keep blowing up boats."]
+    evidence, _ = _planted_evidence(["pick up the phone"], [point, (
+        "Sink the narco boats first, then talk.", ["blowing up boats", "narco boats first"],
+        few + members)])
+    supporters = next(s for s in TemplateWriter("brief").write(evidence).sentences
+                      if s.bucket == "supporters")
+    assert "blowing up boats" not in supporters.text
+    assert "\u201cnarco boats first\u201d" in supporters.text
