@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -237,10 +238,11 @@ class PostsMixin:
                 t.dedup_keys.c.story == story, t.dedup_keys.c.key == sa.any_(keys_param))
             return dict(conn.execute(query).all())
         if self.dialect == "sqlite":  # one fixed statement, the keys as one JSON parameter
-            return dict(conn.exec_driver_sql(
-                "SELECT key, post_id FROM dedup_keys WHERE key IN "
-                "(SELECT value FROM json_each(?)) AND story = ?",
-                (json.dumps(unique), story)).all())
+            with _sqlite_cursor(conn) as cursor:
+                return dict(cursor.execute(
+                    "SELECT key, post_id FROM dedup_keys WHERE key IN "
+                    "(SELECT value FROM json_each(?)) AND story = ?",
+                    (json.dumps(unique), story)).fetchall())
         for start in range(0, len(unique), CHUNK):  # pragma: no cover - untested databases
             query = sa.select(t.dedup_keys.c.key, t.dedup_keys.c.post_id).where(
                 t.dedup_keys.c.story == story, t.dedup_keys.c.key.in_(unique[start : start + CHUNK]))
@@ -260,9 +262,10 @@ class PostsMixin:
         elif keys and self.dialect == "sqlite":
             # Straight to sqlite3's executemany: SQLAlchemy's per-row parameter handling
             # cost more than the inserts themselves (about ten keys per post).
-            conn.exec_driver_sql(
-                "INSERT INTO dedup_keys (story, key, post_id) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING", [(story, k, pid) for k, pid in keys])
+            with _sqlite_cursor(conn) as cursor:
+                cursor.executemany(
+                    "INSERT INTO dedup_keys (story, key, post_id) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING", [(story, k, pid) for k, pid in keys])
         elif keys:  # pragma: no cover - other databases are untested
             rows = [{"story": story, "key": k, "post_id": pid} for k, pid in keys]
             for start in range(0, len(rows), CHUNK):
@@ -393,6 +396,18 @@ _SQLITE_LINK_POSTS = (
 )
 
 
+@contextmanager
+def _sqlite_cursor(conn: Connection) -> Iterator[Any]:
+    """sqlite3's own cursor on the connection, in its open transaction, for the ingest's
+    statements: SQLAlchemy's result object for each statement cost more per page than
+    SQLite's work for the small ones. These statements are plain SQL text already."""
+    cursor = conn.connection.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
 def _sqlite_time(value: datetime | None) -> str | None:
     """A datetime as the posts table stores it on SQLite (naive UTC, SQLAlchemy's format:
     `YYYY-MM-DD HH:MM:SS.ffffff`). `isoformat` writes the same text as the `strftime`
@@ -433,24 +448,25 @@ def _sqlite_upsert_posts(conn: Connection, rows: list[dict[str, Any]]
                _sqlite_time(row["created_at"]), _sqlite_time(row["collected_at"]), row["url"],
                row["likes"], row["reposts"], row["replies"], row["reply_to"],
                _raw_text(row["raw"])) for row in rows]
-    conn.exec_driver_sql(_SQLITE_INSERT_POSTS, params)
     by_platform: dict[str, list[str]] = {}
     for row in rows:
         by_platform.setdefault(row["platform"], []).append(row["native_id"])
     ids: dict[tuple[str, str], int] = {}
-    for platform, native_ids in by_platform.items():
-        for start in range(0, len(native_ids), 5000):  # one statement per page in practice
-            chunk = json.dumps(native_ids[start:start + 5000])
-            ids.update(((platform, native_id), pid) for pid, native_id in conn.exec_driver_sql(
-                _SQLITE_POST_IDS, (platform, chunk)))
+    with _sqlite_cursor(conn) as cursor:
+        cursor.executemany(_SQLITE_INSERT_POSTS, params)
+        for platform, native_ids in by_platform.items():
+            for start in range(0, len(native_ids), 5000):  # one statement per page in practice
+                chunk = json.dumps(native_ids[start:start + 5000])
+                ids.update(((platform, native_id), pid) for pid, native_id in cursor.execute(
+                    _SQLITE_POST_IDS, (platform, chunk)))
     return ids
 
 
 def _sqlite_link_posts(conn: Connection, story: str, source: str, ids: list[int],
                        now: datetime) -> int:
-    result = conn.exec_driver_sql(_SQLITE_LINK_POSTS,
-                                  (story, source, _sqlite_time(now), json.dumps(ids)))
-    return len(result.all())
+    with _sqlite_cursor(conn) as cursor:
+        return len(cursor.execute(_SQLITE_LINK_POSTS, (story, source, _sqlite_time(now),
+                                                       json.dumps(ids))).fetchall())
 
 
 def _pg_file_keys() -> sa.TextClause:
