@@ -269,16 +269,16 @@ def test_a_page_mixing_platforms_gets_each_post_its_own_id(store, story):
                                     ).scalar_one()
 
 
-def test_sqlite_times_are_written_as_sqlalchemy_writes_them(sqlite_url, story):
+def testsqlite_times_are_written_as_sqlalchemy_writes_them(sqlite_url, story):
     """The ingest writes created_at and collected_at as text itself; it must be the text
     SQLAlchemy writes (and reads back), or time filters would compare unlike strings."""
-    from reactions.store.posts import _sqlite_time
+    from reactions.store.posts import sqlite_time
 
     moments = [datetime(2025, 11, 24, 12, 0), datetime(2025, 11, 24, 12, 0, 0, 7),
                datetime(2025, 11, 24, 7, 30, 5, 120000, tzinfo=timezone(timedelta(hours=-5)))]
     for moment in moments:
         as_utc = moment if moment.tzinfo is None else moment.astimezone(timezone.utc)
-        assert _sqlite_time(moment) == as_utc.strftime("%Y-%m-%d %H:%M:%S.%f")
+        assert sqlite_time(moment) == as_utc.strftime("%Y-%m-%d %H:%M:%S.%f")
     store = Store(sqlite_url)
     store.save_story(story)
     page = [Post("bluesky", f"id{i}", f"post number {i}", created_at=moment)
@@ -286,13 +286,20 @@ def test_sqlite_times_are_written_as_sqlalchemy_writes_them(sqlite_url, story):
     store.upsert_posts(story.slug, page)
     with store.engine.connect() as conn:
         written = conn.exec_driver_sql("SELECT created_at FROM posts ORDER BY id").scalars().all()
-        assert written == [_sqlite_time(m) for m in moments]
+        assert written == [sqlite_time(m) for m in moments]
         conn.execute(sa.insert(t.posts).values(platform="x", native_id="sa", text="t",
                                                created_at=moments[1], collected_at=T0))
         assert conn.exec_driver_sql("SELECT created_at FROM posts WHERE native_id = 'sa'"
                                     ).scalar() == written[1]
     back = {p.native_id: p.created_at for p in store.posts(story.slug)}
     assert back["id2"] == moments[2] and back["id1"] == moments[1].replace(tzinfo=timezone.utc)
+    before = datetime.now(timezone.utc)
+    store.commit_page(story.slug, "bluesky", [], "next")  # the cursor's own SQLite statement
+    store.commit_page(story.slug, "bluesky", [], "after next")
+    with store.engine.connect() as conn:
+        cursor, updated_at = conn.execute(sa.select(t.cursors.c.cursor, t.cursors.c.updated_at)
+                                          ).one()
+    assert cursor == "after next" and before <= updated_at <= datetime.now(timezone.utc)
     store.close()
 
 

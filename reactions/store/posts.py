@@ -238,7 +238,7 @@ class PostsMixin:
                 t.dedup_keys.c.story == story, t.dedup_keys.c.key == sa.any_(keys_param))
             return dict(conn.execute(query).all())
         if self.dialect == "sqlite":  # one fixed statement, the keys as one JSON parameter
-            with _sqlite_cursor(conn) as cursor:
+            with sqlite_cursor(conn) as cursor:
                 return dict(cursor.execute(
                     "SELECT key, post_id FROM dedup_keys WHERE key IN "
                     "(SELECT value FROM json_each(?)) AND story = ?",
@@ -262,7 +262,7 @@ class PostsMixin:
         elif keys and self.dialect == "sqlite":
             # Straight to sqlite3's executemany: SQLAlchemy's per-row parameter handling
             # cost more than the inserts themselves (about ten keys per post).
-            with _sqlite_cursor(conn) as cursor:
+            with sqlite_cursor(conn) as cursor:
                 cursor.executemany(
                     "INSERT INTO dedup_keys (story, key, post_id) VALUES (?, ?, ?) "
                     "ON CONFLICT DO NOTHING", [(story, k, pid) for k, pid in keys])
@@ -397,7 +397,7 @@ _SQLITE_LINK_POSTS = (
 
 
 @contextmanager
-def _sqlite_cursor(conn: Connection) -> Iterator[Any]:
+def sqlite_cursor(conn: Connection) -> Iterator[Any]:
     """sqlite3's own cursor on the connection, in its open transaction, for the ingest's
     statements: SQLAlchemy's result object for each statement cost more per page than
     SQLite's work for the small ones. These statements are plain SQL text already."""
@@ -408,7 +408,7 @@ def _sqlite_cursor(conn: Connection) -> Iterator[Any]:
         cursor.close()
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
+def sqlite_time(value: datetime | None) -> str | None:
     """A datetime as the posts table stores it on SQLite (naive UTC, SQLAlchemy's format:
     `YYYY-MM-DD HH:MM:SS.ffffff`). `isoformat` writes the same text as the `strftime`
     this replaced, in a third less time; it is called twice per post."""
@@ -445,14 +445,14 @@ def _sqlite_upsert_posts(conn: Connection, rows: list[dict[str, Any]]
     available to executemany, hence the SELECT.
     """
     params = [(row["platform"], row["native_id"], row["author"], row["text"], row["language"],
-               _sqlite_time(row["created_at"]), _sqlite_time(row["collected_at"]), row["url"],
+               sqlite_time(row["created_at"]), sqlite_time(row["collected_at"]), row["url"],
                row["likes"], row["reposts"], row["replies"], row["reply_to"],
                _raw_text(row["raw"])) for row in rows]
     by_platform: dict[str, list[str]] = {}
     for row in rows:
         by_platform.setdefault(row["platform"], []).append(row["native_id"])
     ids: dict[tuple[str, str], int] = {}
-    with _sqlite_cursor(conn) as cursor:
+    with sqlite_cursor(conn) as cursor:
         cursor.executemany(_SQLITE_INSERT_POSTS, params)
         for platform, native_ids in by_platform.items():
             for start in range(0, len(native_ids), 5000):  # one statement per page in practice
@@ -464,8 +464,8 @@ def _sqlite_upsert_posts(conn: Connection, rows: list[dict[str, Any]]
 
 def _sqlite_link_posts(conn: Connection, story: str, source: str, ids: list[int],
                        now: datetime) -> int:
-    with _sqlite_cursor(conn) as cursor:
-        return len(cursor.execute(_SQLITE_LINK_POSTS, (story, source, _sqlite_time(now),
+    with sqlite_cursor(conn) as cursor:
+        return len(cursor.execute(_SQLITE_LINK_POSTS, (story, source, sqlite_time(now),
                                                        json.dumps(ids))).fetchall())
 
 
