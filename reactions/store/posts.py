@@ -272,7 +272,11 @@ class PostsMixin:
                 conn.execute(self._insert(t.dedup_keys).on_conflict_do_nothing(),
                              rows[start : start + CHUNK])
         self._wrote("dedup_keys", len(keys))
-        if links:
+        if links and self.dialect == "sqlite":
+            with sqlite_cursor(conn) as cursor:
+                cursor.executemany("UPDATE posts SET duplicate_of = ? WHERE id = ?",
+                                   [(orig, pid) for pid, orig in links.items()])
+        elif links:
             conn.execute(
                 sa.update(t.posts).where(t.posts.c.id == sa.bindparam("pid"))
                 .values(duplicate_of=sa.bindparam("orig")),
