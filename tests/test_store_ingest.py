@@ -311,3 +311,14 @@ def test_the_two_word_check_is_a_word_count(text):
     from nlp.text import _TWO_WORDS, _WORD
 
     assert bool(_TWO_WORDS.search(text)) == (len(_WORD.findall(text)) >= 2)
+
+
+@pytest.mark.parametrize("key", ["", "one", "one two", "one two three", "a b c d e f a b c",
+                                 "café ☕ crème brûlée now"])
+def test_shingles_of_three_words_are_the_sliced_ones(key):
+    from nlp.text import _shingles_of_key
+
+    words = key.split()
+    sliced = ({" ".join(words[i:i + 3]).encode() for i in range(len(words) - 2)}
+              if len(words) >= 3 else ({" ".join(words).encode()} if words else set()))
+    assert _shingles_of_key(key) == sliced
