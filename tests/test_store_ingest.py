@@ -322,3 +322,12 @@ def test_shingles_of_three_words_are_the_sliced_ones(key):
     sliced = ({" ".join(words[i:i + 3]).encode() for i in range(len(words) - 2)}
               if len(words) >= 3 else ({" ".join(words).encode()} if words else set()))
     assert _shingles_of_key(key) == sliced
+
+
+def test_sqlite_connections_keep_wal_and_a_larger_page_cache(sqlite_store):
+    """Durability stays WAL with synchronous=NORMAL; the page cache is the store's size."""
+    with sqlite_store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == (
+            -store_module.SQLITE_CACHE_KIB)
