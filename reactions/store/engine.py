@@ -30,6 +30,8 @@ CHUNK = 500
 #: about twenty cheap (sampled) ANALYZEs per table, whatever the autovacuum setting.
 ANALYZE_GROWTH = 0.25
 ANALYZE_MIN_ROWS = 1000
+#: SQLite's page cache per connection, in KiB (see make_engine).
+SQLITE_CACHE_KIB = 16 * 1024
 #: Tables whose statistics the ingest and dashboard plans depend on.
 ANALYZED_TABLES = ("posts", "story_posts", "dedup_keys", "stances", "labels")
 
@@ -210,6 +212,12 @@ def make_engine(url: str) -> Engine:
             # pages all over the indexes, and frequent checkpoints rewrote them page by page
             # (commit time per page tripled between 10k and 100k posts without this).
             cur.execute("PRAGMA wal_autocheckpoint=10000")
+            # A 16 MiB page cache (SQLite's default is 2 MiB) keeps the dedup keys' index of
+            # a story of about 100,000 posts in memory: each page's lookups and inserts then
+            # read fewer leaves back from the WAL or the file (about a tenth less CPU per
+            # post at that size; 32 MiB measured no better). It is a ceiling per
+            # connection, reached only by the pages a connection reads.
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cur.close()
 
         return engine

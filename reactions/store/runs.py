@@ -12,6 +12,13 @@ from sqlalchemy.engine import Connection
 from reactions import schema as t
 from reactions.models import utcnow
 from reactions.store.engine import describe_error
+from reactions.store.posts import sqlite_cursor, sqlite_time
+
+_SQLITE_SAVE_CURSOR = (
+    "INSERT INTO cursors (story, source, cursor, updated_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (story, source) DO UPDATE SET cursor = excluded.cursor, "
+    "updated_at = excluded.updated_at"
+)
 
 
 class RunsMixin:
@@ -25,6 +32,11 @@ class RunsMixin:
             ).scalar_one_or_none()
 
     def save_cursor(self, story: str, source: str, cursor: str | None, *, conn: Connection) -> None:
+        if self.dialect == "sqlite":  # once per collected page: no SQLAlchemy statement
+            with sqlite_cursor(conn) as dbapi_cursor:
+                dbapi_cursor.execute(_SQLITE_SAVE_CURSOR,
+                                     (story, source, cursor, sqlite_time(utcnow())))
+            return
         stmt = self._insert(t.cursors).values(
             story=story, source=source, cursor=cursor, updated_at=utcnow())
         conn.execute(stmt.on_conflict_do_update(
