@@ -571,3 +571,18 @@ def test_an_editor_label_wins_over_the_teachers_in_the_report(demo_like):
     assert "an editor's 1 labels and the teacher's 1 labels" in describe_scores(scores)
     assert "taught by no labels" in describe_scores(
         {"taught_by": {}, "all": scores["all"], "untaught": scores["untaught"]})
+
+
+def test_demo_teacher_option_without_a_teacher_says_what_to_set(demo_like, monkeypatch):
+    from reactions import teach
+    from reactions.commands.demo import run_teacher
+    from reactions.config import load_settings
+
+    store, story = demo_like
+    monkeypatch.delitem(teach._teacher, "model", raising=False)
+    monkeypatch.setattr("reactions.config.get_settings", lambda: load_settings(teacher="off"))
+    off = load_settings(teacher="off")
+    assert run_teacher(store, story, off, None) == 0  # the setting off and no option: no teacher
+    with pytest.raises(ValueError, match="set REACTIONS_TEACHER"):
+        run_teacher(store, story, off, 8)
+    assert not store.labels(story.slug)
