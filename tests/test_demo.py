@@ -48,6 +48,9 @@ def test_demo_end_to_end_twice(tmp_path):
     assert len(taught) == 48
     assert all(label == json.loads(raw)["label"] for label, raw in taught)
     assert "an editor's 48 answers" in out
+    # it scores itself against the sample's labels and says what taught it (no teacher: off)
+    assert "the team's labels in the sample file (taught by an editor's 48 labels):" in out
+    assert "posts no label taught: accuracy" in out and "all labelled posts: accuracy" in out
 
     check_the_paragraph(tmp_path, out)
 

@@ -497,3 +497,92 @@ def test_the_scheduler_runs_the_teacher_as_a_job_of_its_own(taught):
     runner.stop.set()
     runner.schedule_teach(story.slug)
     assert len(runner.scheduler.jobs) == 1  # stopping: nothing new is queued
+
+
+# -- the demo with the teacher: what taught it, scored against the sample's labels ------------
+
+
+@pytest.fixture
+def demo_like(sqlite_store):
+    """The stadium story with each post carrying its team label, as the demo's sample does."""
+    story = Story(slug="stadium", title="Stadium", claim=CLAIM, queries=["stadium"],
+                  languages=["en"])
+    sqlite_store.save_story(story)
+    sqlite_store.upsert_posts(story.slug, [Post("test", str(i), text, language="en",
+                                                raw={"label": gold})
+                                           for i, (text, gold) in enumerate(POSTS)])
+    return sqlite_store, story
+
+
+def test_bucket_scores_count_accuracy_and_macro_f1():
+    from reactions.commands.demo import bucket_scores
+
+    pairs = [("supporters", "supporters"), ("supporters", "neutral"),
+             ("skeptics", "skeptics"), ("neutral", "neutral")]
+    out = bucket_scores(pairs)
+    assert out["n"] == 4 and out["accuracy"] == 0.75
+    # supporters 2*1/(1+2), skeptics 1, neutral 2*1/(2+1)
+    assert out["f1"] == pytest.approx({"supporters": 2 / 3, "skeptics": 1.0, "neutral": 2 / 3})
+    assert out["macro_f1"] == pytest.approx((2 / 3 + 1 + 2 / 3) / 3)
+    assert bucket_scores([])["n"] == 0
+
+
+def test_demo_teacher_labels_then_the_scores_leave_its_posts_out(demo_like, monkeypatch):
+    from nlp.stance.chat import ChatStanceClassifier
+    from reactions import pipeline, teach
+    from reactions.commands.demo import describe_scores, run_teacher, sample_scores
+    from reactions.config import load_settings
+
+    store, story = demo_like
+    monkeypatch.setitem(teach._teacher, "model", ChatStanceClassifier(BiasedScorer()))
+    settings = load_settings(teacher="local", teacher_sample=10)
+    assert run_teacher(store, story, settings, 0) == 0  # --teacher 0: off
+    assert run_teacher(store, story, settings, None) == 5  # the setting's sample, confident half
+    assert run_teacher(store, story, settings, None) == 0  # taught once: not wanted again
+    pipeline.classify(store, story, classifier=RecordingClassifier())
+    taught = {pid: label for pid, _t, label, _s in store.labels(story.slug, source="teacher")}
+
+    scores = sample_scores(store, story)
+    assert scores["taught_by"] == {"teacher": 5}
+    assert scores["all"]["n"] == len(POSTS) and scores["untaught"]["n"] == len(POSTS) - 5
+    # the recording classifier answers the teacher's label for its posts and neutral elsewhere
+    untaught = [p.raw["label"] for p in store.posts(story.slug) if p.id not in taught]
+    assert scores["untaught"]["accuracy"] == pytest.approx(untaught.count("neutral") / len(untaught))
+    assert scores["all"]["accuracy"] > scores["untaught"]["accuracy"]  # its own posts count there
+    text = describe_scores(scores)
+    assert "taught by the teacher's 5 labels" in text
+    assert f"posts no label taught: accuracy {scores['untaught']['accuracy']:.2f}" in text
+
+
+def test_an_editor_label_wins_over_the_teachers_in_the_report(demo_like):
+    from reactions.commands.demo import describe_scores, sample_scores
+
+    store, story = demo_like
+    posts = store.posts(story.slug)
+    store.add_label(story.slug, posts[0].id, "neutral", source="teacher")
+    store.add_label(story.slug, posts[0].id, POSTS[0][1], source="human")
+    store.add_label(story.slug, posts[1].id, "neutral", source="teacher")
+    from reactions import pipeline
+
+    pipeline.classify(store, story, classifier=RecordingClassifier())
+    scores = sample_scores(store, story)
+    assert scores["taught_by"] == {"human": 1, "teacher": 1}
+    assert scores["untaught"]["n"] == len(POSTS) - 2
+    assert "an editor's 1 labels and the teacher's 1 labels" in describe_scores(scores)
+    assert "taught by no labels" in describe_scores(
+        {"taught_by": {}, "all": scores["all"], "untaught": scores["untaught"]})
+
+
+def test_demo_teacher_option_without_a_teacher_says_what_to_set(demo_like, monkeypatch):
+    from reactions import teach
+    from reactions.commands.demo import run_teacher
+    from reactions.config import load_settings
+
+    store, story = demo_like
+    monkeypatch.delitem(teach._teacher, "model", raising=False)
+    monkeypatch.setattr("reactions.config.get_settings", lambda: load_settings(teacher="off"))
+    off = load_settings(teacher="off")
+    assert run_teacher(store, story, off, None) == 0  # the setting off and no option: no teacher
+    with pytest.raises(ValueError, match="set REACTIONS_TEACHER"):
+        run_teacher(store, story, off, 8)
+    assert not store.labels(story.slug)
