@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from reactions import schema as t
 from reactions.models import Post, utcnow
 from reactions.store.engine import CHUNK, describe_error
-from reactions.store.text import storable_json, storable_text
+from reactions.store.text import storable_dump, storable_json, storable_text
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +59,8 @@ def _page_json(page: list[dict[str, Any]]) -> str:
     values cleaned, one by one. So a page is encoded once, where checking each post's raw
     JSON first encoded every post twice. The other columns were cleaned by `_post_row`.
     """
-    text = json.dumps(page, ensure_ascii=False)
-    if "\\u0000" not in text:
-        try:
-            text.encode("utf-8")
-            return text
-        except UnicodeEncodeError:
-            pass
-    return json.dumps([{**row, "raw": storable_json(row["raw"])} for row in page],
-                      ensure_ascii=False)
+    return storable_dump(page) or json.dumps(
+        [{**row, "raw": storable_json(row["raw"])} for row in page], ensure_ascii=False)
 
 
 def row_to_post(row: Any) -> Post:
@@ -428,14 +421,8 @@ def _raw_text(raw: Any) -> str | None:
     encoded once, and walked again only when that text holds a NUL or a lone surrogate."""
     if raw is None:
         return None
-    text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
-    if "\\u0000" not in text:
-        try:
-            text.encode("utf-8")
-            return text
-        except UnicodeEncodeError:
-            pass
-    return json.dumps(storable_json(raw), ensure_ascii=False, separators=(",", ":"))
+    return (storable_dump(raw, separators=(",", ":"))
+            or json.dumps(storable_json(raw), ensure_ascii=False, separators=(",", ":")))
 
 
 def _sqlite_upsert_posts(conn: Connection, rows: list[dict[str, Any]]

@@ -36,14 +36,21 @@ def storable_json(value: Any) -> Any:
     """
     if not value:
         return value
+    return value if storable_dump(value) is not None else _clean_json(value)
+
+
+def storable_dump(value: Any, **options: Any) -> str | None:
+    """`json.dumps(value, ensure_ascii=False, **options)` when that text can be stored as it
+    is: None when it holds a NUL (escaped as \\u0000) or a lone surrogate (it fails to
+    encode), or when the value is not JSON."""
     try:
-        dumped = json.dumps(value, ensure_ascii=False)
-        if "\\u0000" not in dumped:
-            dumped.encode("utf-8")
-            return value
+        text = json.dumps(value, ensure_ascii=False, **options)
+        if "\\u0000" not in text:
+            text.encode("utf-8")
+            return text
     except (UnicodeEncodeError, TypeError, ValueError):
         pass
-    return _clean_json(value)
+    return None
 
 
 def _clean_json(value: Any) -> Any:
