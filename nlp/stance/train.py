@@ -168,43 +168,44 @@ def evaluate(
         # The pair model is read only where it is used: with labels, or as the prior.
         uses_pair = labels_per_target > 0 or getattr(clf, "general_model", None) is None
         clf.prefetch(rows.targets, list(zip(rows.targets, rows.texts)) if uses_pair else ())
-    y_true, y_pred = [], []
-    per_target = {}
-    for target in sorted(set(rows.targets)):
-        idx = np.array([i for i, t in enumerate(rows.targets) if t == target])
-        model = clf
-        keep = np.ones(len(idx), dtype=bool)
-        texts = [rows.texts[i] for i in idx]
-        if labels_per_target > 0:
-            model, asked = simulate_editor(clf, X[idx], rows.labels[idx], target,
-                                           labels_per_target, strategy, seed=seed, texts=texts)
-            keep[asked] = False
-        kept = [t for t, k in zip(texts, keep) if k]
-        pred = (np.argmax(model.logits(X[idx][keep], target, kept), 1) if keep.any()
-                else np.zeros(0, int))
-        per_target[target] = scores(rows.labels[idx][keep], pred)
-        y_true.append(rows.labels[idx][keep])
-        y_pred.append(pred)
-    result = scores(np.concatenate(y_true), np.concatenate(y_pred)) if y_true else scores([], [])
-    result["per_target"] = per_target
-    return result
+
+    def ask(idx, texts, target):
+        return simulate_editor(clf, X[idx], rows.labels[idx], target, labels_per_target,
+                               strategy, seed=seed, texts=texts)
+
+    return _score_by_target(clf, rows, labels_per_target, ask,
+                            lambda model, idx, kept, target: model.logits(X[idx], target, kept))
 
 
 def _evaluate_proba(clf, rows: StanceRows, *, labels_per_target: int = 0,
                     strategy: str = "active", seed: int = 0) -> dict:
     """Scores from `predict_proba`, one call per target, after a simulated editor's labels
     when `labels_per_target` is set (only the rows it did not label are scored)."""
+
+    def ask(idx, texts, target):
+        return simulate_editor_proba(clf, texts, rows.labels[idx], target, labels_per_target,
+                                     strategy, seed=seed)
+
+    return _score_by_target(clf, rows, labels_per_target, ask,
+                            lambda model, idx, kept, target: model.predict_proba(kept, target))
+
+
+def _score_by_target(clf, rows: StanceRows, labels_per_target: int, ask, predict) -> dict:
+    """Scores per target and pooled. With `labels_per_target`, `ask(idx, texts, target)`
+    plays the editor on a target's rows first (the adapted model and the positions it
+    labelled) and only the rows it did not label are scored; `predict(model, idx, texts,
+    target)` gives the logits or probabilities of the rows scored."""
     y_true, y_pred, per_target = [], [], {}
     for target in sorted(set(rows.targets)):
         idx = np.array([i for i, t in enumerate(rows.targets) if t == target])
         texts = [rows.texts[i] for i in idx]
         model, keep = clf, np.ones(len(idx), dtype=bool)
         if labels_per_target > 0:
-            model, asked = simulate_editor_proba(clf, texts, rows.labels[idx], target,
-                                                 labels_per_target, strategy, seed=seed)
+            model, asked = ask(idx, texts, target)
             keep[asked] = False
         kept = [t for t, k in zip(texts, keep) if k]
-        pred = (np.argmax(model.predict_proba(kept, target), 1) if kept else np.zeros(0, int))
+        pred = (np.argmax(predict(model, idx[keep], kept, target), 1) if kept
+                else np.zeros(0, int))
         per_target[target] = scores(rows.labels[idx][keep], pred)
         y_true.append(rows.labels[idx][keep])
         y_pred.append(pred)
