@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.keypoints import DEFAULT_DATA, groups, load_split  # noqa: E402
+from benchmarks.keypoints import DEFAULT_DATA, groups, load_split, projection_rows  # noqa: E402
 from nlp.themes import PROJECTION_FILE, fit_projection  # noqa: E402
 
 
@@ -35,18 +34,8 @@ def main(argv=None) -> int:
 
     arguments, key_points, matches = load_split(args.data, "train")
     vectors = load_encoder(None).encode([a["argument"] for a in arguments])
-    rows, labels = [], []
-    for members, gold in groups(arguments, key_points, matches).values():
-        # Centre on the whole topic-stance, as extract_themes centres a whole bucket.
-        mean = vectors[members].mean(axis=0)
-        made = Counter(i for _, g in gold for i in g)
-        for k, g in gold:
-            for i in g:
-                if made[i] == 1:
-                    rows.append(vectors[i] - mean)
-                    labels.append(k)
-    matrix = fit_projection(np.array(rows), np.array(labels), dims=args.dims,
-                            shrinkage=args.shrinkage)
+    rows, labels = projection_rows(groups(arguments, key_points, matches), vectors)
+    matrix = fit_projection(rows, labels, dims=args.dims, shrinkage=args.shrinkage)
     PROJECTION_FILE.parent.mkdir(parents=True, exist_ok=True)
     np.savez(PROJECTION_FILE, matrix=matrix, encoder=np.array(DEFAULT_ENCODER))
     print(f"wrote {PROJECTION_FILE} ({matrix.shape[0]}x{matrix.shape[1]}) from "

@@ -22,7 +22,7 @@ import csv
 import json
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,22 @@ def groups(arguments, key_points, matches):
                     gold.append((k, matched))
         out[key] = (members, gold)
     return out
+
+
+def projection_rows(groups_, vectors, held=frozenset()):
+    """Training rows for the theme projection: each argument that makes exactly one key point,
+    centred on its whole topic-stance (as extract_themes centres a whole bucket), with that
+    key point as its label; topics in `held` are left out."""
+    rows, labels = [], []
+    for (topic, _), (members, gold) in groups_.items():
+        if topic in held:
+            continue
+        mean = vectors[members].mean(axis=0)
+        made = Counter(i for _, g in gold for i in g)
+        for k, g in gold:
+            rows += [vectors[i] - mean for i in g if made[i] == 1]
+            labels += [k for i in g if made[i] == 1]
+    return np.array(rows), np.array(labels)
 
 
 def f1(a: set[int], b: set[int]) -> float:

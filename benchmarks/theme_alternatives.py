@@ -36,7 +36,6 @@ import math
 import sys
 import time
 import warnings
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nlp.themes as themes  # noqa: E402
-from benchmarks.keypoints import DEFAULT_DATA, groups, load_split, match  # noqa: E402
+from benchmarks.keypoints import DEFAULT_DATA, groups, load_split, match, projection_rows  # noqa: E402
 
 SEEDS = (0, 1, 2)
 MAX_K = 10
@@ -62,16 +61,7 @@ def units(arguments, vectors, groups_, split: str):
         folds = []
         for f in range(3):
             held = set(topics[f::3])
-            rows, labels = [], []
-            for key, (members, gold) in groups_.items():
-                if key[0] in held:
-                    continue
-                mean = vectors[members].mean(axis=0)
-                made = Counter(i for _, g in gold for i in g)
-                for k, g in gold:
-                    rows += [vectors[i] - mean for i in g if made[i] == 1]
-                    labels += [k for i in g if made[i] == 1]
-            folds.append((held, themes.fit_projection(np.array(rows), np.array(labels))))
+            folds.append((held, themes.fit_projection(*projection_rows(groups_, vectors, held))))
     for held, projection in folds:
         for key, (members, gold) in sorted(groups_.items()):
             if split != "dev" and key[0] not in held:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nlp.themes as themes  # noqa: E402
-from benchmarks.keypoints import DEFAULT_DATA, groups, load_split, match  # noqa: E402
+from benchmarks.keypoints import DEFAULT_DATA, groups, load_split, match, projection_rows  # noqa: E402
 
 DEFAULT_VARIANTS = [{"SILHOUETTE_TOLERANCE": 0.01}, {"SILHOUETTE_TOLERANCE": 0.02},
                     {"N_INIT": 10}, {"TWO_THEME_MARGIN": 0.0}, {"TWO_THEME_MARGIN": 0.2}]
@@ -45,16 +44,7 @@ def cross_validate(arguments, vectors, groups_, settings: dict, folds: int = 3) 
             setattr(themes, name, value)
         for f in range(folds):
             held = set(topics[f::folds])
-            rows, labels = [], []
-            for key, (members, gold) in groups_.items():
-                if key[0] in held:
-                    continue
-                mean = vectors[members].mean(axis=0)
-                made = Counter(i for _, g in gold for i in g)
-                for k, g in gold:
-                    rows += [vectors[i] - mean for i in g if made[i] == 1]
-                    labels += [k for i in g if made[i] == 1]
-            projection = themes.fit_projection(np.array(rows), np.array(labels))
+            projection = themes.fit_projection(*projection_rows(groups_, vectors, held))
             themes.projection_for = lambda encoder, dim, p=projection: p
             for key, (members, gold) in groups_.items():
                 if key[0] not in held:
