@@ -8,7 +8,7 @@ Streamlit import at module level, so these are plain functions the tests call di
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from reactions.models import BUCKETS, UNCLASSIFIED, utcnow
 from reactions.render import escape_markdown, safe_url
@@ -65,12 +65,14 @@ def when(value: datetime | None, *, now: datetime | None = None) -> str:
 
 
 def short_when(value: datetime | None, *, now: datetime | None = None) -> str:
-    """'19:04 (3 min ago)' today, '2026-11-25 19:04' before: for narrow table cells (UTC)."""
+    """'19:04 (3 min ago)' today or within 6 hours (so 23:55 still reads '10 min ago' just
+    after midnight), '2026-11-25 19:04' otherwise: for narrow table cells (UTC)."""
     if value is None:
         return "-"
     now = now or utcnow()
     value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if value.date() == now.astimezone(timezone.utc).date():
+    if (value.date() == now.astimezone(timezone.utc).date()
+            or abs(now - value) < timedelta(hours=6)):
         return f"{value:%H:%M} ({ago(value, now=now)})"
     return f"{value:%Y-%m-%d %H:%M}"
 

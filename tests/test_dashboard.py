@@ -447,6 +447,18 @@ def test_health_page_says_whether_the_scheduler_is_alive(seeded):
     assert any("scheduler looks stopped" in w.value for w in at.warning)
 
 
+def test_short_when_reads_recent_times_relatively_across_midnight():
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 28, 0, 5, tzinfo=timezone.utc)
+    assert ui.short_when(datetime(2026, 11, 27, 23, 55, tzinfo=timezone.utc), now=now) \
+        == "23:55 (10 min ago)"
+    assert ui.short_when(datetime(2026, 11, 28, 0, 20, tzinfo=timezone.utc), now=now) \
+        == "00:20 (in 15 min)"
+    assert ui.short_when(datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc), now=now) \
+        == "2026-11-27 12:00"
+
+
 def test_health_page_shows_scheduler_and_worker_heartbeats(seeded):
     from reactions import heartbeat
     from reactions import schema as t
