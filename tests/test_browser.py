@@ -201,11 +201,19 @@ def check_common(driver, page: str) -> list:
     assert "Deploy" not in text, page
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAppDeployButton"]'), page
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), page
-    # Every table fits the window: no sideways scroll hides a column.
-    widths = driver.execute_script(
-        "return Array.from(document.querySelectorAll('[data-testid=\"stDataFrame\"] "
-        ".dvn-scroller')).map(s => [s.scrollWidth, s.clientWidth])")
-    assert all(scroll <= client + 1 for scroll, client in widths), (page, widths)
+    # Every table fits the window: no sideways scroll hides a column. Measured again for a
+    # few seconds while a grid is still laying out (a scrollbar shown while its rows load
+    # narrows it for a moment); a table that stays too wide still fails.
+    deadline = time.monotonic() + 5
+    while True:
+        widths = driver.execute_script(
+            "return Array.from(document.querySelectorAll('[data-testid=\"stDataFrame\"] "
+            ".dvn-scroller')).map(s => [s.scrollWidth, s.clientWidth])")
+        fits = all(scroll <= client + 1 for scroll, client in widths)
+        if fits or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert fits, (page, widths)
     return widths
 
 
