@@ -233,3 +233,59 @@ def test_e5_encoder_maps_a_spanish_sentence_near_its_english_translation():
     assert vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.05
+
+
+def test_corpus_drops_claims_close_to_held_out_ones():
+    """The pair model's folds leave out every training claim that is the held-out claim
+    under another spelling (cosine of bare-claim embeddings at or above the threshold)."""
+    from nlp.stance.corpus import close_claims
+
+    vectors = {"Hillary Clinton": [1.0, 0.0], "hillary clinton": [0.99, 0.1],
+               "Atheism": [0.0, 1.0], "Gun control": [0.6, 0.8]}
+
+    class Encoder:
+        def encode(self, texts):
+            return np.array([vectors[t] for t in texts], dtype=np.float32)
+
+    close = close_claims(Encoder(), ["hillary clinton", "Atheism", "Gun control"],
+                         ["Hillary Clinton"], 0.8)
+    assert close == {"hillary clinton"}
+    assert close_claims(Encoder(), ["Atheism"], [], 0.8) == set()
+
+
+def test_train_pair_script_writes_a_pair_model_the_default_loads(tmp_path):
+    """scripts/train_pair.py on a tiny bundle (CPU): the state it writes loads into the
+    default's PairModel (all six layers trained) and gives the logits the script recorded."""
+    import gzip
+    import json
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from nlp.embed import packaged_model_path
+    from nlp.stance.pair import PairModel
+    from tests.conftest import ROOT
+
+    claim = "The city should build the new stadium"
+    texts = ["Build it now, great for jobs", "A waste of public money", "Council meets Tuesday",
+             "I love this stadium plan", "Stop the stadium", "Sunny tomorrow"] * 2
+    rows = [[claim, t, i % 3] for i, t in enumerate(texts)]
+    bundle = {"rows": rows, "shipped": list(range(8)), "eval": {"demo": [8, 9, 10, 11]},
+              "folds": {"semeval2016": {"train": list(range(6)), "eval": [6, 7, 8]}}}
+    with gzip.open(tmp_path / "bundle.json.gz", "wt", encoding="utf-8") as handle:
+        json.dump(bundle, handle)
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "train_pair.py"), "--bundle",
+                    str(tmp_path / "bundle.json.gz"), "--base", str(packaged_model_path()),
+                    "--out", str(out), "--epochs", "1", "--batch", "4"], check=True,
+                   capture_output=True, timeout=300)
+    with np.load(out / "folds.npz") as folds:
+        assert folds["semeval2016.logits"].shape == (3, 3)
+        assert folds["semeval2016.vectors"].shape == (3, 384)
+    state = {**load_file(str(out / "pair-0.safetensors")), **load_file(str(out / "pair-1.safetensors"))}
+    model = PairModel(state, top_layers=6, dtype="float32")
+    with np.load(out / "shipped.npz") as shipped:
+        recorded = shipped["demo.logits"]
+    got = model.logits([rows[i][1] for i in (8, 9, 10, 11)], claim)
+    assert np.allclose(got, recorded, atol=0.02)  # fp16 weights against the script's fp32
