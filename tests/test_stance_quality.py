@@ -368,6 +368,13 @@ def test_docs_table_is_the_quality_file():
     assert quality_table(quality()) in (ROOT / "docs" / "stance.md").read_text(encoding="utf-8")
 
 
+def test_docs_pair_table_is_the_quality_file():
+    from nlp.stance.general import pair_table
+    from tests.conftest import ROOT
+
+    assert pair_table(quality()) in (ROOT / "docs" / "stance.md").read_text(encoding="utf-8")
+
+
 @pytest.mark.slow
 def test_many_labels_beat_frozen_lr_in_the_same_run(data, encoder):
     """Per-target heads (penalty by cross-validation on the training rows only) against a

@@ -315,6 +315,28 @@ def quality_table(quality: dict) -> str:
     return "\n".join(lines)
 
 
+def pair_table(quality: dict) -> str:
+    """docs/stance.md's table for the pair model trained across data sets (a test checks it)."""
+    entry = quality["pair_across_sets"]
+    loo = quality["leave_one_data_set_out"]["table"]
+    cell = lambda r: f"{r['F_avg']:.1f} / {r['macro_f1']:.1f} / {r['accuracy']:.1f}"  # noqa: E731
+    lines = ["| held out | pair model, every layer trained (GPU) | majority class (same run) | "
+             "general model (table above) | today's default (table above) |",
+             "|---|---|---|---|---|"]
+    for name in ("semeval2016", "covid19", "pstance", "multitarget"):
+        row = entry["table"].get(name)
+        if row:
+            lines.append(f"| {NAMES[name]} | {cell(row['pair_gpu'])} | {cell(row['majority'])} | "
+                         f"{cell(loo[name]['ours'])} | {cell(loo[name]['default'])} |")
+    for name, label in (("vast_dev", "VAST dev (the model trained on every permitted set)"),
+                        ("demo", "demo story, no labels (the same model)")):
+        row = entry["table"].get(f"shipped_on_{name}")
+        if row:
+            lines.append(f"| {label} | {cell(row['pair_gpu'])} | {cell(row['majority'])} | "
+                         f"{cell(loo[name]['ours'])} | {cell(loo[name]['default'])} |")
+    return "\n".join(lines)
+
+
 def _train_ok() -> set[str]:
     from nlp.stance.data import DATASETS
 
