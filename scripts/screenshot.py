@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,14 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> int:
-    import httpx
     from PIL import Image
     from selenium import webdriver
     from selenium.common.exceptions import TimeoutException
@@ -38,6 +30,7 @@ def main() -> int:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from reactions.commands.dashboard import free_port, streamlit_command, wait_until_serving
     from reactions.config import get_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -49,26 +42,15 @@ def main() -> int:
 
     port = free_port()
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless",
-         "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         "--client.toolbarMode", "viewer"],  # no Deploy button, as `reactions dashboard`
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([*streamlit_command(port), "--server.fileWatcherType", "none"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                print("the dashboard did not start", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+        if not wait_until_serving(base, server, 90, poll=0.5):
+            print("the dashboard did not start", file=sys.stderr)
+            return 1
         options = Options()
         options.binary_location = "/usr/bin/chromium"
         for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",

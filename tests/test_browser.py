@@ -15,13 +15,11 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 
-import httpx
 import pytest
 
 from reactions.store import Store
@@ -43,16 +41,10 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve(database_url: str, log_path):
     """The dashboard as `reactions dashboard` starts it, on a free port; yields its URL."""
-    from reactions.commands.dashboard import streamlit_command
+    from reactions.commands.dashboard import free_port, streamlit_command, wait_until_serving
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REACTIONS_")}
@@ -63,17 +55,8 @@ def serve(database_url: str, log_path):
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the dashboard did not start:\n"
-                            + log_path.read_text(errors="replace"))
-            time.sleep(0.3)
+        if not wait_until_serving(base, process, 60):
+            pytest.fail("the dashboard did not start:\n" + log_path.read_text(errors="replace"))
         yield base
     finally:
         process.terminate()

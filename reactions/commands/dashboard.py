@@ -22,6 +22,34 @@ def streamlit_command(port: int, address: str = "127.0.0.1") -> list[str]:
             "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
 
 
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the browser test and the screenshot script serve there)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_serving(base: str, process, timeout: float, poll: float = 0.3) -> bool:
+    """Whether the dashboard at `base` (started as `process`) answers its health check within
+    `timeout` seconds; False as soon as the process has exited."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+
+
 def launch(port: int, address: str = "127.0.0.1") -> int:
     """Run Streamlit as a child process; SIGTERM or Ctrl-C here stops it too (it is never
     left serving on its own after this command has gone)."""
