@@ -61,6 +61,11 @@ def build(per_set: int = PER_SET, seed: int = 0, log=print) -> dict:
     names = {d.name for d in available()}
     permitted = [d.name for d in DATASETS if d.train_ok and d.name in names
                  and d.name not in EVAL_ONLY and d.language == "en"]
+    if not permitted:
+        from nlp.stance.data import SHARED_DATA
+
+        raise SystemExit(f"no permitted stance data set under {SHARED_DATA} "
+                         "(see ../shared/data/README.md)")
     rows: list[tuple[str, str, int]] = []
     index: dict[tuple[str, str, int], int] = {}
 
