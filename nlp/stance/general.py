@@ -321,7 +321,8 @@ def pair_table(quality: dict) -> str:
     loo = quality["leave_one_data_set_out"]["table"]
     cell = lambda r: f"{r['F_avg']:.1f} / {r['macro_f1']:.1f} / {r['accuracy']:.1f}"  # noqa: E731
     lines = ["| held out | pair model, every layer trained (GPU) | majority class (same run) | "
-             "general model (table above) | today's default (table above) |",
+             "general model (Quality, below) | today's default (Quality, below; trained on SemEval "
+             "and VAST dev) |",
              "|---|---|---|---|---|"]
     for name in ("semeval2016", "covid19", "pstance", "multitarget"):
         row = entry["table"].get(name)
