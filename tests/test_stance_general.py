@@ -238,7 +238,7 @@ def test_e5_encoder_maps_a_spanish_sentence_near_its_english_translation():
 def test_corpus_drops_claims_close_to_held_out_ones():
     """The pair model's folds leave out every training claim that is the held-out claim
     under another spelling (cosine of bare-claim embeddings at or above the threshold)."""
-    from nlp.stance.corpus import close_claims
+    from nlp.stance.general import close_claims
 
     vectors = {"Hillary Clinton": [1.0, 0.0], "hillary clinton": [0.99, 0.1],
                "Atheism": [0.0, 1.0], "Gun control": [0.6, 0.8]}
@@ -247,10 +247,10 @@ def test_corpus_drops_claims_close_to_held_out_ones():
         def encode(self, texts):
             return np.array([vectors[t] for t in texts], dtype=np.float32)
 
-    close = close_claims(Encoder(), ["hillary clinton", "Atheism", "Gun control"],
+    close = close_claims(Encoder().encode, ["hillary clinton", "Atheism", "Gun control"],
                          ["Hillary Clinton"], 0.8)
     assert close == {"hillary clinton"}
-    assert close_claims(Encoder(), ["Atheism"], [], 0.8) == set()
+    assert close_claims(Encoder().encode, ["Atheism"], [], 0.8) == set()
 
 
 def test_train_pair_script_writes_a_pair_model_the_default_loads(tmp_path):

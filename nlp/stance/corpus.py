@@ -26,8 +26,6 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 #: Held-out tweet sets of the validation table (each is a fold).
 TWEET_SETS = ("semeval2016", "covid19", "pstance", "multitarget")
 #: Scored only, never trained on (besides the non-commercial sets).
@@ -38,24 +36,10 @@ PER_SET = 4000
 OFFTOPIC = 0.5
 
 
-def close_claims(encoder, candidates: Sequence[str], held: Sequence[str],
-                 threshold: float) -> set[str]:
-    """The candidate claims whose bare-claim embedding has cosine >= threshold with any held
-    claim."""
-    if not held or not candidates:
-        return set()
-    cand = sorted(set(candidates))
-    a = np.asarray(encoder.encode(cand), dtype=np.float32)
-    b = np.asarray(encoder.encode(sorted(set(held))), dtype=np.float32)
-    a /= np.linalg.norm(a, axis=1, keepdims=True) + 1e-12
-    b /= np.linalg.norm(b, axis=1, keepdims=True) + 1e-12
-    return {c for c, s in zip(cand, (a @ b.T).max(1)) if s >= threshold}
-
-
 def build(per_set: int = PER_SET, seed: int = 0, log=print) -> dict:
     from nlp.embed import load_encoder
     from nlp.stance.data import DATASETS, available, sample
-    from nlp.stance.general import SAME_CLAIM, demo_rows
+    from nlp.stance.general import SAME_CLAIM, close_claims, demo_rows
 
     encoder = load_encoder(None)
     names = {d.name for d in available()}
@@ -94,7 +78,7 @@ def build(per_set: int = PER_SET, seed: int = 0, log=print) -> dict:
 
     demo = demo_rows()
     scored = {"vast_dev": sample("vast_dev"), "demo": demo} if "vast_dev" in names else {"demo": demo}
-    never = close_claims(encoder, all_claims,
+    never = close_claims(encoder.encode, all_claims,
                          sorted({t for r in scored.values() for t in r.targets}), SAME_CLAIM)
     shipped = [i for name in permitted for i in training[name] if rows[i][0] not in never]
     log(f"shipped: {len(shipped)} rows ({len(never)} claims close to VAST dev or the demo dropped)")
@@ -102,7 +86,7 @@ def build(per_set: int = PER_SET, seed: int = 0, log=print) -> dict:
     folds = {}
     for held in [n for n in TWEET_SETS if n in names]:
         held_rows = sample(held)
-        close = close_claims(encoder, all_claims, held_rows.targets, SAME_CLAIM)
+        close = close_claims(encoder.encode, all_claims, held_rows.targets, SAME_CLAIM)
         train = [i for name in permitted if name != held for i in training[name]
                  if rows[i][0] not in never and rows[i][0] not in close]
         folds[held] = {"train": train,

@@ -101,20 +101,29 @@ class Corpus:
         return np.stack([self.claim_vectors(t)[-1] for t in targets])
 
 
+def close_claims(encode, candidates: Sequence[str], held: Sequence[str],
+                 threshold: float = SAME_CLAIM) -> set[str]:
+    """The candidate claims whose bare-claim embedding (`encode(claims)` -> vectors) has
+    cosine >= threshold with any held claim: held-out targets under another spelling."""
+    if len(held) == 0 or len(candidates) == 0:
+        return set()
+    cand = sorted(set(candidates))
+    a = np.asarray(encode(cand), dtype=np.float32)
+    b = np.asarray(encode(sorted(set(held))), dtype=np.float32)
+    a = a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-12)
+    b = b / (np.linalg.norm(b, axis=1, keepdims=True) + 1e-12)
+    return {c for c, s in zip(cand, (a @ b.T).max(1)) if s >= threshold}
+
+
 def training_set(corpus: Corpus, names: Sequence[str], held_out_targets: Sequence[str] = (),
                  per_set: int | None = None):
     """(features, labels, weights, sets) for the named sets, minus rows whose claim is close
     to any held-out target; `per_set` keeps at most that many rows of each set (seeded)."""
     parts, ys, sets = [], [], []
-    held = corpus.claim_matrix(sorted(set(held_out_targets))) if held_out_targets else None
     for name in names:
         rows = corpus.rows[name]
-        keep = np.ones(len(rows), dtype=bool)
-        if held is not None:
-            unique = sorted(set(rows.targets))
-            close = (corpus.claim_matrix(unique) @ held.T).max(1) >= SAME_CLAIM
-            dropped = {t for t, c in zip(unique, close) if c}
-            keep = np.array([t not in dropped for t in rows.targets])
+        dropped = close_claims(corpus.claim_matrix, rows.targets, held_out_targets)
+        keep = np.array([t not in dropped for t in rows.targets], dtype=bool)
         if per_set is not None and keep.sum() > per_set:
             chosen = np.random.default_rng(0).choice(np.flatnonzero(keep), per_set, replace=False)
             keep = np.zeros(len(rows), dtype=bool)
@@ -289,6 +298,10 @@ NAMES = {"semeval2016": "SemEval-2016 (5 targets)", "covid19": "COVID-19 tweets 
          "vast_dev": "VAST dev (497 topics)", "demo": "demo story, `demo --editor-labels 0` (199 English posts)"}
 
 
+def _cell(r: dict) -> str:
+    return f"{r['F_avg']:.1f} / {r['macro_f1']:.1f} / {r['accuracy']:.1f}"
+
+
 def quality_table(quality: dict) -> str:
     """The Markdown table of docs/stance.md, from quality.json (a test checks they match)."""
     loo = quality["leave_one_data_set_out"]["table"]
@@ -319,7 +332,7 @@ def pair_table(quality: dict) -> str:
     """docs/stance.md's table for the pair model trained across data sets (a test checks it)."""
     entry = quality["pair_across_sets"]
     loo = quality["leave_one_data_set_out"]["table"]
-    cell = lambda r: f"{r['F_avg']:.1f} / {r['macro_f1']:.1f} / {r['accuracy']:.1f}"  # noqa: E731
+    cell = _cell
     lines = ["| held out | pair model, every layer trained (GPU) | majority class (same run) | "
              "general model (Quality, below) | today's default (Quality, below; trained on SemEval "
              "and VAST dev) |",
