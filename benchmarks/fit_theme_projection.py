@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.keypoints import DEFAULT_DATA, groups, load_split, projection_rows  # noqa: E402
+from nlp.argkp import DEFAULT_DATA, groups, load_split, projection_rows  # noqa: E402
 from nlp.themes import PROJECTION_FILE, fit_projection  # noqa: E402
 
 

@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nlp.themes as themes  # noqa: E402
-from benchmarks.keypoints import DEFAULT_DATA, groups, load_split, match, projection_rows  # noqa: E402
+from benchmarks.keypoints import match  # noqa: E402
+from nlp.argkp import DEFAULT_DATA, groups, load_split, projection_rows  # noqa: E402
 
 SEEDS = (0, 1, 2)
 MAX_K = 10

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nlp.themes as themes  # noqa: E402
-from benchmarks.keypoints import DEFAULT_DATA, groups, load_split, match, projection_rows  # noqa: E402
+from benchmarks.keypoints import match  # noqa: E402
+from nlp.argkp import DEFAULT_DATA, groups, load_split, projection_rows  # noqa: E402
 
 DEFAULT_VARIANTS = [{"SILHOUETTE_TOLERANCE": 0.01}, {"SILHOUETTE_TOLERANCE": 0.02},
                     {"N_INIT": 10}, {"TWO_THEME_MARGIN": 0.0}, {"TWO_THEME_MARGIN": 0.2}]

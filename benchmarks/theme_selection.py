@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nlp.themes as themes  # noqa: E402
-from benchmarks.keypoints import DEFAULT_DATA, groups, load_split  # noqa: E402
 from benchmarks.theme_alternatives import kp_f1, units  # noqa: E402
+from nlp.argkp import DEFAULT_DATA, groups, load_split  # noqa: E402
 
 GRID = {"cover": (0.2, 0.35, 0.45, 0.5, 0.55), "redundant": (0.1, 0.2, 0.3, 0.5),
         "mode": ("count", "sum"), "refine": (False, True)}
