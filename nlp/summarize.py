@@ -313,9 +313,10 @@ def _short_quote(text: str, limit: int = 20) -> str:
 
 
 def _end(text: str) -> str:
-    """The sentence closed with one full stop (none added after "!", "?" or "...")."""
+    """The sentence closed with one full stop (none added after "!", "?" or "...", nor after
+    a quotation that ends with one inside its own quotation marks: 'planning stages.'")."""
     text = text.rstrip()
-    return text if re.search(r"[.!?](\u201d)?$", text) else text + "."
+    return text if re.search(r"[.!?]['\u2019\"\u201d]*$", text) else text + "."
 
 
 def bucket_stats(b: BucketEvidence, window: timedelta | None) -> str:
