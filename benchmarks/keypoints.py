@@ -8,7 +8,9 @@ unmatched key point) weighted by how many arguments each key point has. Also rep
 mean cosine similarity between each matched theme's phrase and its key point's text.
 
 Baselines, on the same embeddings: one theme per stance holding every argument, and KMeans
-told the true number of key points. Ours is not told k.
+told the true number of key points. Ours is not told k; it clusters in the theme encoder's
+vectors (`nlp.theme_encoder`, trained on train). On dev, the extractor as it was before the
+theme encoder (MiniLM's vectors in an LDA projection fitted on train) is scored too.
 
     python benchmarks/keypoints.py [--split dev] [--data ../shared/data/keypoints]
 
@@ -18,11 +20,9 @@ The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -30,57 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from nlp.argkp import DEFAULT_DATA, groups, load_split, projection_rows  # noqa: E402
 from nlp.themes import Theme, extract_themes  # noqa: E402
-
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "keypoints"
-
-
-def load_split(data: Path, split: str):
-    """Arguments, key points, and for each key point the set of argument ids that make it."""
-    def rows(name):
-        with open(data / f"{name}_{split}.csv", newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-
-    arguments, key_points = rows("arguments"), rows("key_points")
-    matches: dict[str, set[str]] = defaultdict(set)
-    for row in rows("labels"):
-        if row["label"] == "1":
-            matches[row["key_point_id"]].add(row["arg_id"])
-    return arguments, key_points, matches
-
-
-def groups(arguments, key_points, matches):
-    """(topic, stance) -> (argument indices, [(key point index, matching argument indices)])."""
-    out = {}
-    by_group: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, row in enumerate(arguments):
-        by_group[(row["topic"], row["stance"])].append(i)
-    for key, members in by_group.items():
-        ids = {arguments[i]["arg_id"]: i for i in members}
-        gold = []
-        for k, kp in enumerate(key_points):
-            if (kp["topic"], kp["stance"]) == key:
-                matched = [ids[a] for a in matches.get(kp["key_point_id"], ()) if a in ids]
-                if matched:
-                    gold.append((k, matched))
-        out[key] = (members, gold)
-    return out
-
-
-def projection_rows(groups_, vectors, held=frozenset()):
-    """Training rows for the theme projection: each argument that makes exactly one key point,
-    centred on its whole topic-stance (as extract_themes centres a whole bucket), with that
-    key point as its label; topics in `held` are left out."""
-    rows, labels = [], []
-    for (topic, _), (members, gold) in groups_.items():
-        if topic in held:
-            continue
-        mean = vectors[members].mean(axis=0)
-        made = Counter(i for _, g in gold for i in g)
-        for k, g in gold:
-            rows += [vectors[i] - mean for i in g if made[i] == 1]
-            labels += [k for i in g if made[i] == 1]
-    return np.array(rows), np.array(labels)
 
 
 def f1(a: set[int], b: set[int]) -> float:
@@ -149,6 +100,37 @@ def score(method, arguments, key_points, groups_, arg_vectors, encoder, kp_vecto
     }
 
 
+def ours_method(arguments, encoder):
+    """The shipped extractor: clusters in the theme encoder's vectors (when it is shipped)."""
+    from nlp.theme_encoder import for_encoder
+
+    model = for_encoder(encoder.name)
+    if model is None:
+        return lambda texts, vectors, k: extract_themes(texts, vectors)
+    texts = [a["argument"] for a in arguments]
+    point_of = dict(zip(texts, model.encode(texts)))
+    return lambda texts, vectors, k: extract_themes(
+        texts, vectors, points=np.stack([point_of[t] for t in texts]))
+
+
+def before_theme_encoder(data: Path, encoder):
+    """The extractor as it shipped before the theme encoder: the packaged MiniLM's own
+    vectors, projected by an LDA fitted on ArgKP train's key points."""
+    from unittest import mock
+
+    import nlp.themes as themes
+
+    arguments, key_points, matches = load_split(data, "train")
+    vectors = encoder.encode([a["argument"] for a in arguments])
+    projection = themes.fit_projection(*projection_rows(groups(arguments, key_points, matches),
+                                                        vectors))
+
+    def method(texts, vectors, k):
+        with mock.patch.object(themes, "projection_for", lambda name, dim: projection):
+            return extract_themes(texts, vectors, encoder="before")
+    return method
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -174,8 +156,10 @@ def main(argv=None) -> int:
     methods = {
         "one theme per stance": lambda texts, vectors, k: one_theme(texts, vectors),
         "KMeans, true k": lambda texts, vectors, k: kmeans_themes(texts, vectors, k),
-        "ours (k from data)": lambda texts, vectors, k: extract_themes(texts, vectors),
+        "ours (k from data)": ours_method(arguments, encoder),
     }
+    if args.split != "train" and (args.data / "arguments_train.csv").is_file():
+        methods["before (MiniLM + LDA)"] = before_theme_encoder(args.data, encoder)
     results = {}
     for name, method in methods.items():
         results[name] = score(method, arguments, key_points, groups_, arg_vectors,
@@ -194,6 +178,8 @@ def main(argv=None) -> int:
         "phrase_similarity": round(ours["phrase_similarity"], 4),
         "phrase_similarity_kmeans": round(kmeans["phrase_similarity"], 4),
         "themes": ours["themes"], "key_points": n_kp,
+        "before_theme_encoder": (round(results["before (MiniLM + LDA)"]["kp_f1"], 4)
+                                 if "before (MiniLM + LDA)" in results else None),
     }))
     return 0
 

@@ -6,7 +6,9 @@ included). Posts are written from a few hundred real-sounding sentences, each en
 the packaged MiniLM; a post's stored vector is its sentence's vector plus a little noise,
 as classification would have left it. Then, side by side:
 
-- ours: `pipeline.story_evidence`, which reads the stored embeddings;
+- ours: `pipeline.story_evidence`, which reads the stored embeddings (and the theme
+  vectors, which the first evidence of a story encodes and stores: that first run is timed
+  and printed too);
 - baseline: the same evidence when the posts are encoded again (what reusing avoids),
   timed on a sample of posts and scaled linearly to N.
 
@@ -124,6 +126,12 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         store, story, encoder = build_store(Path(tmp), args.posts)
+        # The first evidence encodes the posts' theme vectors once and stores them; later
+        # ones read them back, like the embeddings.
+        start = time.perf_counter()
+        pipeline.story_evidence(store, story)
+        first = time.perf_counter() - start
+        print(f"first evidence (theme vectors encoded and stored): {first:.2f}s")
         start = time.perf_counter()
         evidence = pipeline.story_evidence(store, story)
         ours = time.perf_counter() - start
@@ -167,7 +175,8 @@ def main(argv=None) -> int:
         "metric": "evidence time for stored posts", "unit": "s", "posts": evidence.total,
         "ours": round(ours, 3), "baseline": round(baseline, 2),
         "baseline_name": f"encode every post again (timed on {len(sample)}, scaled)",
-        "speedup": round(baseline / ours, 1), "template_ms": round(template_ms, 3), **local,
+        "speedup": round(baseline / ours, 1), "template_ms": round(template_ms, 3),
+        "first_seconds": round(first, 2), **local,
     }))
     return 0
 

@@ -159,13 +159,16 @@ def largest_remainder(counts: dict[str, int]) -> dict[str, int]:
 def build_evidence(
     story: Story, items: Sequence[tuple[Post, StancePrediction]], *,
     embeddings: dict[int, np.ndarray] | None = None, encoder: str | None = None,
+    points: dict[int, np.ndarray] | None = None,
     previous: dict[str, int] | None = None, window: timedelta | None = None,
     window_end: datetime | None = None, quotes_per_bucket: int = 3,
 ) -> Evidence:
     """Counts, shares, change, themes and representative posts per bucket.
 
     `embeddings` (post id -> vector from the encoder named `encoder`) enables themes; a
-    bucket's posts without a vector are counted but not clustered. `previous` holds the
+    bucket's posts without a vector are counted but not clustered. `points` (post id ->
+    vector from the theme encoder, `nlp.theme_encoder`) is where a bucket's themes are found
+    when each of its clustered posts has one. `previous` holds the
     bucket counts of the previous window of the same length, for the change. Posts the
     classifier flagged for review never lead a theme nor are quoted for their bucket.
     """
@@ -213,6 +216,8 @@ def build_evidence(
         if embeddings and len(with_vectors) >= MIN_SIZE:
             themes = extract_themes(
                 [p.text for p in with_vectors], np.stack([embeddings[p.id] for p in with_vectors]),
+                points=(np.stack([points[p.id] for p in with_vectors])
+                        if points and all(p.id in points for p in with_vectors) else None),
                 engagement=[engagement(p) + repeats.get(p.id, 0) for p in with_vectors],
                 encoder=encoder, confident=[id(p) not in unsure for p in with_vectors],
                 background=background,

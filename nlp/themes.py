@@ -1,15 +1,17 @@
 """Themes: clusters of posts making the same point, each named by a short phrase.
 
-Posts are clustered on their sentence embeddings with scikit-learn's KMeans, and the
-number of themes is chosen from the data (the k with the best silhouette). Before
-clustering, the bucket's mean is removed (every post is about the same story; what tells
-points apart is how posts differ) and, for the default MiniLM encoder, the vectors are
-projected onto directions that separate argument points: a linear discriminant analysis
-fitted on ArgKP-2021 train key points (`benchmarks/fit_theme_projection.py`), shipped as a
-small matrix. A cluster becomes a theme only when enough posts make the point; smaller
-ones are left out (a newsroom would rather say nothing than name a point two people
-made). Each theme gets a phrase (its most central short post, trimmed), keywords (class
-TF-IDF) and its most representative posts: central, engaged, and not repeating one another.
+Posts are clustered with scikit-learn's KMeans, and the number of themes is chosen from the
+data (the k with the best silhouette). They are clustered in the theme encoder's vectors
+(`nlp.theme_encoder`: MiniLM with its top layers trained on ArgKP-2021 train so that
+arguments making the same point lie close), with the bucket's mean removed (every post is
+about the same story; what tells points apart is how posts differ). Where no theme encoder
+applies (another encoder's embeddings), the embeddings are clustered instead, projected for
+the default MiniLM onto directions that separate argument points (a linear discriminant
+analysis fitted on ArgKP train, `benchmarks/fit_theme_projection.py`). A cluster becomes a
+theme only when enough posts make the point; smaller ones are left out (a newsroom would
+rather say nothing than name a point two people made). Each theme gets a phrase (its most
+central short post, trimmed), keywords (class TF-IDF) and its most representative posts:
+central in the space the theme was found in, engaged, and not repeating one another.
 """
 
 from __future__ import annotations
@@ -383,17 +385,21 @@ def keyphrases_per_theme(texts_per_theme: Sequence[Sequence[str]], top: int = 3,
 
 
 def extract_themes(
-    texts: Sequence[str], embeddings: np.ndarray, *, engagement: Sequence[float] | None = None,
+    texts: Sequence[str], embeddings: np.ndarray, *, points: np.ndarray | None = None,
+    engagement: Sequence[float] | None = None,
     encoder: str | None = DEFAULT_ENCODER, min_size: int = MIN_SIZE, min_share: float = MIN_SHARE,
     max_themes: int = MAX_THEMES, representatives: int = 3,
     confident: Sequence[bool] | None = None, background: Sequence[str] | None = None,
 ) -> list[Theme]:
     """The main points among the texts, largest first.
 
-    `embeddings` holds one row per text, from the encoder named `encoder` (the shipped
-    projection is used only for the encoder it was fitted on). A cluster is kept as a theme
-    when it has at least `min_size` posts and `min_share` of all of them; posts in no kept
-    cluster are left out rather than forced into a theme. `confident` (one flag per text)
+    `embeddings` holds one row per text, from the encoder named `encoder`. `points`, one row
+    per text from the theme encoder (`nlp.theme_encoder`), is where clusters are found and
+    central posts measured when given; else the embeddings are, projected when the shipped
+    projection was fitted for their encoder. The embeddings also tell near-repeats apart
+    among representatives. A cluster is kept as a theme when it has at least `min_size`
+    posts and `min_share` of all of them; posts in no kept cluster are left out rather than
+    forced into a theme. `confident` (one flag per text)
     marks the posts the classifier is sure of: only those represent a theme and give its
     phrase; a theme with none has no representatives and an empty phrase. `background`
     (texts, e.g. the whole story's posts) is what keyphrases are set apart from. The result depends
@@ -407,7 +413,10 @@ def extract_themes(
     vectors = vectors / np.maximum(norms, 1e-12)
     weights = np.asarray(engagement if engagement is not None else np.zeros(n), dtype=float)
     sure = np.asarray(confident, dtype=bool) if confident is not None else None
-    features = theme_space(vectors, projection_for(encoder, vectors.shape[1]))
+    if points is not None:  # the theme encoder's vectors, trained to tell points apart
+        features = theme_space(np.asarray(points, dtype=np.float32), None)
+    else:
+        features = theme_space(vectors, projection_for(encoder, vectors.shape[1]))
     labels = cluster_labels(features, min_size=min_size)
     needed = max(min_size, math.ceil(min_share * n))
     clusters = [np.flatnonzero(labels == label) for label in np.unique(labels)]
@@ -416,9 +425,10 @@ def extract_themes(
     clusters = clusters[:max_themes]
     themes = []
     for members in clusters:
-        centre = vectors[members].mean(axis=0)
+        space = features if points is not None else vectors
+        centre = space[members].mean(axis=0)
         centre /= max(float(np.linalg.norm(centre)), 1e-12)
-        similarity = vectors[members] @ centre
+        similarity = space[members] @ centre
         picked = _representatives(members, similarity, weights, texts, vectors,
                                   representatives, sure)
         themes.append(Theme(

@@ -370,6 +370,20 @@ def parse_window(text: str | None) -> timedelta | None:
     return window
 
 
+def _stored_or_encoded(store: Store, posts: Sequence[Post], name: str, encoder: Any) -> dict:
+    """The posts' stored vectors of encoder `name`; missing ones are encoded (`encoder`: the
+    encoder itself, or a function that loads it) and stored."""
+    ids = [p.id for p in posts if p.id is not None]
+    stored = store.embeddings(name, ids) if ids else {}
+    missing = [p for p in posts if p.id is not None and p.id not in stored]
+    if missing:
+        model = encoder() if callable(encoder) else encoder
+        fresh = {p.id: v for p, v in zip(missing, model.encode([p.text for p in missing]))}
+        store.save_embeddings(name, fresh)
+        stored.update(fresh)
+    return stored
+
+
 def theme_embeddings(
     store: Store, posts: Sequence[Post], *, encoder: Any = None, encoder_name: str | None = None,
 ) -> tuple[dict[int, Any], str]:
@@ -378,24 +392,23 @@ def theme_embeddings(
     Only buckets big enough to hold a theme need vectors, so tiny stories load no encoder.
     Returns (post id -> vector, encoder name).
     """
-    from nlp.embed import DEFAULT_ENCODER
+    from nlp.embed import DEFAULT_ENCODER, load_encoder
     from reactions.config import get_settings
 
     name = getattr(encoder, "name", None) or encoder_name or get_settings().encoder_model \
         or DEFAULT_ENCODER
-    ids = [p.id for p in posts if p.id is not None]
-    stored = store.embeddings(name, ids) if ids else {}
-    missing = [p for p in posts if p.id is not None and p.id not in stored]
-    if missing:
-        if encoder is None:
-            from nlp.embed import load_encoder
+    return _stored_or_encoded(store, posts, name, encoder or (
+        lambda: load_encoder(None if name == DEFAULT_ENCODER else name))), name
 
-            encoder = load_encoder(None if name == DEFAULT_ENCODER else name)
-        vectors = encoder.encode([p.text for p in missing])
-        fresh = {p.id: v for p, v in zip(missing, vectors)}
-        store.save_embeddings(name, fresh)
-        stored.update(fresh)
-    return stored, name
+
+def theme_points(store: Store, posts: Sequence[Post], encoder_name: str | None) -> dict | None:
+    """The posts' vectors from the theme encoder trained on top of `encoder_name` (stored
+    with the embeddings under its own name, the missing ones encoded once); None when no
+    theme encoder was trained for that encoder."""
+    from nlp.theme_encoder import for_encoder
+
+    model = for_encoder(encoder_name)
+    return _stored_or_encoded(store, posts, model.name, model) if model is not None else None
 
 
 def writer_from_settings(settings: Any = None, style: str = "brief") -> Any:
@@ -436,8 +449,9 @@ def story_evidence(
     need = [p for posts in by_bucket.values() if len(posts) >= MIN_SIZE for p in posts]
     embeddings, encoder_name = (theme_embeddings(store, need, encoder=encoder) if need
                                 else ({}, None))
+    points = theme_points(store, need, encoder_name) if need else None
     return build_evidence(story, items, embeddings=embeddings, encoder=encoder_name,
-                          previous=previous, window=since, window_end=now)
+                          points=points, previous=previous, window=since, window_end=now)
 
 
 def summarize(

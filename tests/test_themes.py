@@ -82,7 +82,8 @@ def test_projection_only_for_the_encoder_it_was_fitted_on():
 @pytest.mark.skipif(not (SHARED_DATA / "keypoints" / "arguments_dev.csv").is_file(),
                     reason="ArgKP data not present in ../shared/data/keypoints")
 def test_keypoints_gate_beats_both_baselines(capsys):
-    """Quality floor: on ArgKP dev, ours beats one theme per stance and KMeans told k."""
+    """Quality floor: on ArgKP dev, ours beats one theme per stance, KMeans told k, and the
+    extractor before the theme encoder (MiniLM + LDA), all scored in the same run."""
     import json
 
     from benchmarks.keypoints import main
@@ -90,4 +91,6 @@ def test_keypoints_gate_beats_both_baselines(capsys):
     assert main(["--split", "dev"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["ours"] > result["baseline"] > result["baseline_one_theme"]
-    assert result["ours"] >= 0.47  # measured 0.486; a drop below this is a regression
+    assert result["ours"] > result["before_theme_encoder"]
+    # measured 0.517 with the theme encoder (0.486 before it); a drop below this is a regression
+    assert result["ours"] >= 0.50

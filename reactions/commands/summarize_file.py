@@ -155,10 +155,15 @@ def run(args) -> int:
         encoder = load_encoder(get_settings().encoder_model)
         embeddings, encoder_name = encoder.encode(texts), encoder.name
     vectors = {p.id: embeddings[i] for i, p in enumerate(posts)} if posts else {}
+    from nlp.theme_encoder import for_encoder
+
+    themes_model = for_encoder(encoder_name) if posts else None
+    points = (dict(zip((p.id for p in posts), themes_model.encode(texts)))
+              if themes_model is not None else None)
     title = args.title or f"the claim that {claim[0].lower()}{claim[1:]}".rstrip(". ")
     story = Story(slug="file", title=title.strip(), claim=claim)
     evidence = build_evidence(story, list(zip(posts, predictions)), embeddings=vectors,
-                              encoder=encoder_name)
+                              encoder=encoder_name, points=points)
     written = writer_from_settings(style=args.style).write(evidence)
     summary = make_summary("file", evidence, written, now=utcnow(),
                            caveat=COLD_START if guessed else None)
