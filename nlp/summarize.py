@@ -375,7 +375,22 @@ BRIEF_WORDS = 80
 KEYPHRASE_SHARE = 0.1
 #: A source's name before a colon ("Axios: Trump has told advisers..."), dropped from a point.
 _LEAD_IN = re.compile(r"^(?:[A-Z][\w.'’&-]*\s?){1,3}:\s+")
-_LOWER_FIRST = frozenset("The A An This These That Those There It They We".split())
+#: Words written with a capital only because they start a sentence, whatever the posts do
+#: elsewhere ("in The Atlantic"): a quote opening with one follows a colon.
+_SENTENCE_STARTERS = frozenset("The A An This These That Those There It They We".split())
+
+
+def _reads_mid_sentence(word: str, texts: Sequence[str]) -> bool:
+    """Whether a quote opening with `word` reads after "that": it starts lower case or with
+    a digit, is "I" or an acronym, or is a name (the posts write it capitalised mid-sentence:
+    "Trump", not "Say" or "The")."""
+    word = word.strip("\"'\u201c\u201d\u2018\u2019(")
+    if word in _SENTENCE_STARTERS:
+        return False
+    if not word or not word[0].isupper() or word == "I" or (len(word) > 1 and word.isupper()):
+        return True
+    pattern = re.compile(r"[\w,]\s+" + re.escape(word) + r"\b")
+    return any(pattern.search(t) for t in texts)
 
 
 def stated_point(text: str, max_words: int = 14) -> str | None:
@@ -459,7 +474,9 @@ class TemplateWriter:
                 continue
             extra = (self._keyphrase(themes[:index] + themes[index + 1:], used, cited)
                      if second else None)
-            said = f"{claim_verb}: " if point[0].split()[0] in _LOWER_FIRST else f"{claim_verb} that "
+            texts = [p.text for t in b.themes for p in t.members]
+            said = (f"{claim_verb} that " if _reads_mid_sentence(point[0].split()[0], texts)
+                    else f"{claim_verb}: ")
             text = (f"{label} {keyphrase_verb} {extra} and {said}" if extra
                     else f"{label} {said}")
             return cited.sentence(_end(text + cited.quote(*point)), bucket)
@@ -575,11 +592,16 @@ class TemplateWriter:
         sentences = [self.opening(evidence)]
         buckets = [b for b in BUCKETS if evidence.buckets[b].count]
         if self.style == "brief":
-            # Shorter points, then no second point, until the paragraph fits the limit.
+            # Shorter points, or no second point, until the paragraph fits the limit; of the
+            # ways that fit, the one stating the most buckets' main points as clauses (a
+            # bucket's point matters more than a second keyphrase), the first on a tie.
+            fitting = []
             for max_words, second in ((14, True), (10, True), (14, False), (8, False)):
                 said = [self.brief_sentence(evidence, b, max_words, second) for b in buckets]
                 if _words(sentences + said + self.closing(evidence)) <= BRIEF_WORDS:
-                    break
+                    fitting.append(said)
+            said = (max(fitting, key=lambda option: sum(map(_states_point, option)))
+                    if fitting else said)
             sentences += said
         else:
             sentences += [self.bucket_sentence(evidence, b) for b in buckets]
@@ -587,6 +609,14 @@ class TemplateWriter:
         return Written(" ".join(s.text for s in sentences), sentences, self.name,
                        evidence=self.evidence_lines(evidence), style=self.style,
                        period=evidence.period)
+
+
+def _states_point(sentence: Sentence) -> bool:
+    """Whether a brief bucket sentence states its point as a quoted clause ("Skeptics counter
+    that ..."), not by keyphrases alone."""
+    verb = CLAIM_VERBS.get(sentence.bucket or "", ("",))[0]
+    said = re.sub("\u201c[^\u201d]*\u201d", "", sentence.text)
+    return bool(verb) and re.search(rf"\b{verb}\b", said) is not None
 
 
 def _words(sentences: Sequence[Sentence]) -> int:

@@ -4,6 +4,7 @@ import json
 import random
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -116,6 +117,46 @@ def test_brief_drops_second_points_before_passing_its_word_limit(store, themed_s
     assert len(short.paragraph.split()) < len(full.paragraph.split())
     assert "point to" not in short.paragraph
     assert_citations_hold(short, evidence)
+
+
+def test_quote_follows_that_only_where_its_first_word_reads_mid_sentence():
+    from nlp.summarize import _reads_mid_sentence
+
+    posts = ["Nobody expected Trump to call.", "So Maduro answers, and then what?",
+             "Say what you want, it worked.", "He writes for The Atlantic."]
+    for word in ("Trump", "Maduro", "83", "FTO", "I", "regime"):  # "argue that Trump ..."
+        assert _reads_mid_sentence(word, posts), word
+    for word in ("Say", "Reminder", "The", "A"):  # "argue: Say what you want ..."
+        assert not _reads_mid_sentence(word, posts), word
+
+
+def test_brief_keeps_a_buckets_point_before_a_second_keyphrase(monkeypatch):
+    """Of the shapes that fit the word limit, the one stating the most buckets' points as
+    clauses wins: shortening every clause must not cost a bucket its point when dropping
+    the second keyphrases keeps them all."""
+    import nlp.summarize as summarize
+    from nlp.summarize import Sentence
+
+    def fake(self, evidence, bucket, max_words=14, second=True):
+        verb = summarize.CLAIM_VERBS[bucket][0]
+        if second and max_words == 14:  # too long
+            return Sentence(" ".join(["word"] * 40), bucket, [], [], [])
+        if second:  # shorter clauses: the skeptics' point no longer fits, keyphrases instead
+            text = ("Skeptics raise \u201cwar powers\u201d and \u201cadjudication step\u201d."
+                    if bucket == "skeptics" else f"X {verb} that \u201cshort point\u201d.")
+            return Sentence(text, bucket, [], [], [])
+        return Sentence(f"X {verb} that \u201ca whole point here\u201d.", bucket, [], [], [])
+
+    monkeypatch.setattr(summarize.TemplateWriter, "brief_sentence", fake)
+    monkeypatch.setattr(summarize.TemplateWriter, "opening",
+                        lambda self, evidence: Sentence("Since Nov 24, posts.", None, [], [], []))
+    monkeypatch.setattr(summarize.TemplateWriter, "closing", lambda self, evidence: [])
+    monkeypatch.setattr(summarize.TemplateWriter, "evidence_lines", lambda self, evidence: [])
+    evidence = SimpleNamespace(total=3, period="Since Nov 24",
+                               buckets={b: SimpleNamespace(count=1) for b in summarize.BUCKETS})
+    written = summarize.TemplateWriter("brief").write(evidence)
+    assert "adjudication" not in written.paragraph
+    assert written.paragraph.count("a whole point here") == 3
 
 
 def test_planted_unsure_post_never_leads_a_theme():
