@@ -33,10 +33,33 @@ DEFAULT_VARIANTS = [{"SILHOUETTE_TOLERANCE": 0.01}, {"SILHOUETTE_TOLERANCE": 0.0
 SETTINGS = ("SILHOUETTE_TOLERANCE", "N_INIT", "TWO_THEME_MARGIN", "MIN_SHARE", "MAX_K")
 
 
+def score_held(arguments, vectors, groups_, keys, projection) -> tuple[float, float, int]:
+    """(weighted matched F1, total key point size, themes) over the topic-stances `keys`,
+    themes extracted from `vectors` in `projection` (None: the vectors as they are)."""
+    original = themes.projection_for
+    themes.projection_for = lambda encoder, dim: projection
+    weighted = total = 0.0
+    count = 0
+    try:
+        for key in keys:
+            members, gold = groups_[key]
+            # MIN_SHARE is passed: extract_themes bound its default when it was defined.
+            found = themes.extract_themes([arguments[i]["argument"] for i in members],
+                                          vectors[members], encoder="cv",
+                                          min_share=themes.MIN_SHARE)
+            count += len(found)
+            local = [(k, [members.index(i) for i in g]) for k, g in gold]
+            for g, _, value in match(local, [t.members for t in found]):
+                weighted += value * len(local[g][1])
+            total += sum(len(g) for _, g in local)
+    finally:
+        themes.projection_for = original
+    return weighted, total, count
+
+
 def cross_validate(arguments, vectors, groups_, settings: dict, folds: int = 3) -> tuple[float, int]:
     """Pooled KP-F1 over the held-out folds, and how many themes were extracted."""
     shipped = {name: getattr(themes, name) for name in SETTINGS}
-    original = themes.projection_for
     topics = sorted({topic for topic, _ in groups_})
     weighted = total = 0.0
     count = 0
@@ -46,21 +69,10 @@ def cross_validate(arguments, vectors, groups_, settings: dict, folds: int = 3) 
         for f in range(folds):
             held = set(topics[f::folds])
             projection = themes.fit_projection(*projection_rows(groups_, vectors, held))
-            themes.projection_for = lambda encoder, dim, p=projection: p
-            for key, (members, gold) in groups_.items():
-                if key[0] not in held:
-                    continue
-                # MIN_SHARE is passed: extract_themes bound its default when it was defined.
-                found = themes.extract_themes([arguments[i]["argument"] for i in members],
-                                              vectors[members], encoder="cv",
-                                              min_share=themes.MIN_SHARE)
-                count += len(found)
-                local = [(k, [members.index(i) for i in g]) for k, g in gold]
-                for g, _, value in match(local, [t.members for t in found]):
-                    weighted += value * len(local[g][1])
-                total += sum(len(g) for _, g in local)
+            keys = [key for key in groups_ if key[0] in held]
+            w, t, n = score_held(arguments, vectors, groups_, keys, projection)
+            weighted, total, count = weighted + w, total + t, count + n
     finally:
-        themes.projection_for = original
         for name, value in shipped.items():
             setattr(themes, name, value)
     return weighted / total if total else 0.0, count

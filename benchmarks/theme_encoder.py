@@ -26,31 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 import nlp.theme_encoder as theme_encoder  # noqa: E402
 import nlp.themes as themes  # noqa: E402
-from benchmarks.keypoints import match  # noqa: E402
+from benchmarks.theme_cv import score_held as score  # noqa: E402
 from nlp.argkp import DEFAULT_DATA, groups, load_split, projection_rows  # noqa: E402
 
 FOLDS = 3
-
-
-def score(arguments, vectors, groups_, keys, projection) -> tuple[float, float, int]:
-    """(weighted matched F1, total key point size, themes) over the given topic-stances."""
-    original = themes.projection_for
-    themes.projection_for = lambda encoder, dim: projection
-    weighted = total = 0.0
-    count = 0
-    try:
-        for key in keys:
-            members, gold = groups_[key]
-            found = themes.extract_themes([arguments[i]["argument"] for i in members],
-                                          vectors[members], encoder=None)
-            count += len(found)
-            local = [(k, [members.index(i) for i in g]) for k, g in gold]
-            for g, _, value in match(local, [t.members for t in found]):
-                weighted += value * len(local[g][1])
-            total += sum(len(g) for _, g in local)
-    finally:
-        themes.projection_for = original
-    return weighted, total, count
 
 
 def main(argv=None) -> int:
