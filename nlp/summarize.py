@@ -600,6 +600,8 @@ class TemplateWriter:
                 said = [self.brief_sentence(evidence, b, max_words, second) for b in buckets]
                 if _words(sentences + said + self.closing(evidence)) <= BRIEF_WORDS:
                     fitting.append(said)
+                    if all(map(_states_point, said)):
+                        break  # no later shape can state more buckets' points
             said = (max(fitting, key=lambda option: sum(map(_states_point, option)))
                     if fitting else said)
             sentences += said

@@ -424,8 +424,8 @@ def extract_themes(
     clusters.sort(key=lambda c: (-len(c), int(c[0])))
     clusters = clusters[:max_themes]
     themes = []
+    space = features if points is not None else vectors  # where centrality is measured
     for members in clusters:
-        space = features if points is not None else vectors
         centre = space[members].mean(axis=0)
         centre /= max(float(np.linalg.norm(centre)), 1e-12)
         similarity = space[members] @ centre

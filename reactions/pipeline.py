@@ -370,15 +370,15 @@ def parse_window(text: str | None) -> timedelta | None:
     return window
 
 
-def _stored_or_encoded(store: Store, posts: Sequence[Post], name: str, encoder: Any) -> dict:
-    """The posts' stored vectors of encoder `name`; missing ones are encoded (`encoder`: the
-    encoder itself, or a function that loads it) and stored."""
+def _stored_or_encoded(store: Store, posts: Sequence[Post], name: str,
+                       load: Callable[[], Any]) -> dict:
+    """The posts' stored vectors of encoder `name`; missing ones are encoded (by the encoder
+    `load` returns, called only then) and stored."""
     ids = [p.id for p in posts if p.id is not None]
     stored = store.embeddings(name, ids) if ids else {}
     missing = [p for p in posts if p.id is not None and p.id not in stored]
     if missing:
-        model = encoder() if callable(encoder) else encoder
-        fresh = {p.id: v for p, v in zip(missing, model.encode([p.text for p in missing]))}
+        fresh = {p.id: v for p, v in zip(missing, load().encode([p.text for p in missing]))}
         store.save_embeddings(name, fresh)
         stored.update(fresh)
     return stored
@@ -397,8 +397,8 @@ def theme_embeddings(
 
     name = getattr(encoder, "name", None) or encoder_name or get_settings().encoder_model \
         or DEFAULT_ENCODER
-    return _stored_or_encoded(store, posts, name, encoder or (
-        lambda: load_encoder(None if name == DEFAULT_ENCODER else name))), name
+    return _stored_or_encoded(store, posts, name, lambda: encoder or load_encoder(
+        None if name == DEFAULT_ENCODER else name)), name
 
 
 def theme_points(store: Store, posts: Sequence[Post], encoder_name: str | None) -> dict | None:
@@ -408,7 +408,8 @@ def theme_points(store: Store, posts: Sequence[Post], encoder_name: str | None) 
     from nlp.theme_encoder import for_encoder
 
     model = for_encoder(encoder_name)
-    return _stored_or_encoded(store, posts, model.name, model) if model is not None else None
+    return (_stored_or_encoded(store, posts, model.name, lambda: model) if model is not None
+            else None)
 
 
 def writer_from_settings(settings: Any = None, style: str = "brief") -> Any:
