@@ -107,13 +107,15 @@ class Encoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
+        device = next(self.model.parameters()).device
         with torch.inference_mode():
             for idx, batch in self.batches(texts):
+                batch = {k: v.to(device) for k, v in batch.items()}
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
-                out[idx] = pooled.numpy()
+                out[idx] = pooled.cpu().numpy()
                 if progress is not None:
                     progress(len(idx))
         return out

@@ -22,7 +22,8 @@ POINTS = {
 
 
 def _pairs():
-    return [(argument, point, k) for k, (point, arguments) in POINTS.items()
+    """Both points from one topic-stance, so that topic batches hold both."""
+    return [(argument, point, k, ("cannabis", "debate")) for k, (point, arguments) in POINTS.items()
             for argument in arguments]
 
 
@@ -45,10 +46,56 @@ def test_training_pulls_arguments_toward_their_point_and_round_trips(tmp_path):
     path = tmp_path / "themes.safetensors"
     theme_encoder.save(state, path, layers=1)
     loaded, base = theme_encoder.load(path)
-    assert base == DEFAULT_ENCODER and loaded.name == f"{DEFAULT_ENCODER}+themes"
+    assert base == DEFAULT_ENCODER and loaded.name.startswith(f"{DEFAULT_ENCODER}+themes-")
     vectors = loaded.encode(["a post", "another post"])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
     assert _separation(loaded) > before + 0.05
+
+
+def test_other_weights_get_another_name_so_stored_vectors_are_not_reused(tmp_path):
+    """Vectors are stored under the encoder's name: new weights must not find old vectors."""
+    state = theme_encoder.train(_pairs(), layers=1, epochs=1, lr=1e-3, batch=8)
+    theme_encoder.save(state, tmp_path / "a.safetensors", layers=1)
+    theme_encoder.save({k: v + 1 for k, v in state.items()}, tmp_path / "b.safetensors", layers=1)
+    names = {theme_encoder.load(tmp_path / f"{n}.safetensors")[0].name for n in "ab"}
+    assert len(names) == 2
+
+
+def test_topic_batches_hold_one_topic_stance_and_cover_every_pair():
+    import random
+
+    pairs = [(f"arg {i}", "point", i % 3, ("topic", "pro" if i < 50 else "con"))
+             for i in range(70)]
+    epoch = theme_encoder.batches(pairs, 16, random.Random(0), "topic")
+    assert sorted(i for b in epoch for i in b) == list(range(70))
+    assert all(len({pairs[i][3] for i in b}) == 1 and len(b) <= 16 for b in epoch)
+    shuffled = theme_encoder.batches(pairs, 16, random.Random(0), "random")
+    assert sorted(i for b in shuffled for i in b) == list(range(70))
+    assert any(len({pairs[i][3] for i in b}) == 2 for b in shuffled)
+    with pytest.raises(ValueError, match="unknown batching"):
+        theme_encoder.batches(pairs, 16, random.Random(0), "by-length")
+    with pytest.raises(ValueError, match="topic-stance"):
+        theme_encoder.batches([p[:3] for p in pairs], 16, random.Random(0), "topic")
+
+
+def test_parts_join_to_the_same_encoder(tmp_path):
+    """A GPU machine returns files of under 16 MB: the weights travel in parts."""
+    import torch
+
+    state = theme_encoder.train(_pairs(), layers=2, epochs=1, lr=1e-3, batch=8)
+    parts = theme_encoder.save_parts(state, tmp_path / "parts", layers=2, limit=1 << 20)
+    assert len(parts) > 1
+    theme_encoder.join(tmp_path / "parts", tmp_path / "joined.safetensors")
+    whole = tmp_path / "whole.safetensors"
+    theme_encoder.save(state, whole, layers=2)
+    joined = theme_encoder.load(tmp_path / "joined.safetensors")[0]
+    direct = theme_encoder.load(whole)[0]
+    texts = ["Banning cannabis hands the market to dealers"]
+    assert np.allclose(joined.encode(texts), direct.encode(texts))
+    assert all(torch.equal(a, b) for a, b in zip(joined.model.state_dict().values(),
+                                                direct.model.state_dict().values()))
+    with pytest.raises(FileNotFoundError):
+        theme_encoder.join(tmp_path / "nothing-here", tmp_path / "x.safetensors")
 
 
 def test_no_pairs_is_a_clear_error():
@@ -63,7 +110,7 @@ def test_a_missing_file_loads_nothing(tmp_path):
 @pytest.mark.skipif(not theme_encoder.FILE.is_file(), reason="no shipped theme encoder")
 def test_the_shipped_theme_encoder_applies_only_to_its_base_encoder():
     model = theme_encoder.for_encoder(DEFAULT_ENCODER)
-    assert model is not None and model.name == f"{DEFAULT_ENCODER}+themes"
+    assert model is not None and model.name.startswith(f"{DEFAULT_ENCODER}+themes-")
     assert theme_encoder.for_encoder("some/other-model") is None
     assert theme_encoder.for_encoder(None) is None
     assert model.encode(["The strikes are overdue"]).shape == (1, 384)

@@ -92,5 +92,6 @@ def test_keypoints_gate_beats_both_baselines(capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["ours"] > result["baseline"] > result["baseline_one_theme"]
     assert result["ours"] > result["before_theme_encoder"]
-    # measured 0.517 with the theme encoder (0.486 before it); a drop below this is a regression
-    assert result["ours"] >= 0.50
+    # measured 0.551 with the theme encoder trained in topic batches (0.517 in random
+    # batches, 0.481 before the theme encoder); issue 16 asks for 0.52
+    assert result["ours"] >= 0.53
