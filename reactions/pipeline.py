@@ -401,15 +401,25 @@ def theme_embeddings(
         None if name == DEFAULT_ENCODER else name)), name
 
 
+#: (database, theme encoder) pairs whose superseded theme vectors this process dropped.
+_PRUNED: set[tuple[str, str]] = set()
+
+
 def theme_points(store: Store, posts: Sequence[Post], encoder_name: str | None) -> dict | None:
     """The posts' vectors from the theme encoder trained on top of `encoder_name` (stored
     with the embeddings under its own name, the missing ones encoded once); None when no
-    theme encoder was trained for that encoder."""
+    theme encoder was trained for that encoder. The first call per database drops the
+    vectors of earlier theme-encoder weights (their names carry another digest)."""
     from nlp.theme_encoder import for_encoder
 
     model = for_encoder(encoder_name)
-    return (_stored_or_encoded(store, posts, model.name, lambda: model) if model is not None
-            else None)
+    if model is None:
+        return None
+    key = (str(store.engine.url), model.name)
+    if key not in _PRUNED:
+        store.drop_embeddings(f"{encoder_name}+themes", keep=model.name)
+        _PRUNED.add(key)
+    return _stored_or_encoded(store, posts, model.name, lambda: model)
 
 
 def writer_from_settings(settings: Any = None, style: str = "brief") -> Any:

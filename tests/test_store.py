@@ -119,6 +119,22 @@ def test_embeddings_roundtrip(store, story):
     np.testing.assert_array_equal(got[posts[2].id], vectors[posts[2].id])
 
 
+def test_drop_embeddings_keeps_the_named_model_and_other_prefixes(store, story):
+    store.save_story(story)
+    posts = make_posts(2)
+    store.upsert_posts(story.slug, posts)
+    ids = [p.id for p in posts]
+    vectors = {pid: np.ones(4, dtype=np.float32) for pid in ids}
+    models = ("en_c", "en_c+themes", "en_c+themes-old", "en_c+themes-new", "enXc+themes-x")
+    for model in models:
+        store.save_embeddings(model, vectors)
+    assert store.drop_embeddings("en_c+themes", keep="en_c+themes-new") == 4
+    left = {m: set(store.embeddings(m, ids)) for m in models}
+    # "_" is a LIKE wildcard: in the prefix it must match only itself
+    assert left == {"en_c": set(ids), "en_c+themes": set(), "en_c+themes-old": set(),
+                    "en_c+themes-new": set(ids), "enXc+themes-x": set(ids)}
+
+
 def test_summaries_latest_and_runs(store, story):
     store.save_story(story)
     for i in range(2):

@@ -152,3 +152,31 @@ def test_evidence_uses_points_only_when_every_clustered_post_has_one():
     partial = build_evidence(story, items, embeddings=dict(enumerate(noise)), encoder="test",
                              points=points)
     assert sorted(sorted(t.post_ids) for t in partial.buckets["supporters"].themes) != groups
+
+
+@pytest.mark.skipif(not theme_encoder.FILE.is_file(), reason="no shipped theme encoder")
+def test_the_pipeline_drops_vectors_of_earlier_weights_once_and_reuses_its_own(store, story, monkeypatch):
+    import reactions.pipeline as pipeline
+    from tests.test_store import make_posts
+
+    store.save_story(story)
+    posts = make_posts(3)
+    store.upsert_posts(story.slug, posts)
+    ids = [p.id for p in posts]
+    stale = {pid: np.ones(384, dtype=np.float32) for pid in ids}
+    store.save_embeddings(f"{DEFAULT_ENCODER}+themes", stale)  # before names had a digest
+    store.save_embeddings("some/other-model", stale)
+    monkeypatch.setattr(pipeline, "_PRUNED", set())
+    points = pipeline.theme_points(store, posts, DEFAULT_ENCODER)
+    name = theme_encoder.for_encoder(DEFAULT_ENCODER).name
+    assert set(points) == set(ids) and not np.allclose(points[ids[0]], 1)
+    assert store.embeddings(f"{DEFAULT_ENCODER}+themes", ids) == {}
+    assert set(store.embeddings("some/other-model", ids)) == set(ids)
+    assert set(store.embeddings(name, ids)) == set(ids)
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("stored theme vectors were encoded again")
+
+    monkeypatch.setattr(type(theme_encoder.for_encoder(DEFAULT_ENCODER)), "encode", no_encoding)
+    again = pipeline.theme_points(store, posts, DEFAULT_ENCODER)
+    assert all(np.array_equal(again[i], points[i]) for i in ids)

@@ -194,6 +194,15 @@ class PostsMixin:
                 stmt = self._insert(t.embeddings).values(rows[start : start + CHUNK])
                 conn.execute(stmt.on_conflict_do_nothing())
 
+    def drop_embeddings(self, prefix: str, keep: str) -> int:
+        """Delete the stored vectors of every model whose name starts with `prefix`, except
+        `keep` (vectors of superseded weights); returns how many rows went."""
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.begin() as conn:
+            result = conn.execute(sa.delete(t.embeddings).where(
+                t.embeddings.c.model.like(pattern, escape="\\"), t.embeddings.c.model != keep))
+        return result.rowcount or 0
+
     def embeddings(self, model: str, post_ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Stored embeddings of these posts for this model (missing ones are absent)."""
         out: dict[int, np.ndarray] = {}
