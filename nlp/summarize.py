@@ -29,8 +29,10 @@ from reactions.models import BUCKETS, UNCLASSIFIED, Post, StancePrediction, Stor
 
 PLATFORM_NAMES = {
     "bluesky": "Bluesky", "mastodon": "Mastodon", "reddit": "Reddit", "hackernews": "Hacker News",
-    "x": "X", "youtube": "YouTube", "rss": "news sites", "file": "imported posts",
+    "x": "X", "youtube": "YouTube", "rss": "news sites",
 }
+#: Posts read from a file (`import`, `summarize-file`) name no place they were posted.
+IMPORTED = "file"
 #: How each bucket is named at the start of its sentence, and the verb that introduces its points.
 LABELS = {"supporters": ("Supporters", "argue"), "skeptics": ("Skeptics", "counter"),
           "neutral": ("Neutral posts", "relay")}
@@ -444,14 +446,17 @@ class TemplateWriter:
         self.style = style
 
     def opening(self, evidence: Evidence) -> Sentence:
-        platforms = _join([PLATFORM_NAMES.get(p, p) for p in evidence.platforms[:4]])
+        shown = evidence.platforms[:4]
+        places = _join([PLATFORM_NAMES.get(p, p) for p in shown if p != IMPORTED])
+        who = (f"posts on {places} and imported posts" if places and IMPORTED in shown
+               else f"posts on {places}" if places else "the imported posts")
         cited = _Cited()
         if evidence.topic_phrases:
             topics = _join([cited.quote(t, p) for t, p in
                             zip(evidence.topic_phrases, evidence.topic_posts)])
-            text = f"{evidence.period}, posts on {platforms} have centred on {topics}."
+            text = f"{evidence.period}, {who} have centred on {topics}."
         else:
-            text = f"{evidence.period}, posts on {platforms} have reacted to the story."
+            text = f"{evidence.period}, {who} have reacted to the story."
         return cited.sentence(text, None)
 
     def brief_sentence(self, evidence: Evidence, bucket: str, max_words: int = 14,

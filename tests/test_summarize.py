@@ -188,6 +188,22 @@ def test_one_bucket_story_reads_sensibly():
     assert written.sentences[1].post_ids == [0] and written.sentences[1].urls == ["https://bsky.app/0"]
 
 
+def test_imported_posts_are_not_called_a_platform():
+    """A CSV or JSONL import names no place the posts were made: "posts on imported posts"
+    is not English."""
+    story = Story(slug="s", title="A story", claim="It is right.")
+
+    def opening(*platforms):
+        items = [(Post(platform, str(i), "Great move", id=i), StancePrediction("supporters"))
+                 for i, platform in enumerate(platforms)]
+        return TemplateWriter().write(build_evidence(story, items)).sentences[0].text
+
+    assert opening("file", "file") == "So far, the imported posts have reacted to the story."
+    assert opening("bluesky", "file") == (
+        "So far, posts on Bluesky and imported posts have reacted to the story.")
+    assert opening("bluesky", "x") == "So far, posts on Bluesky and X have reacted to the story."
+
+
 def test_only_unclassified_posts():
     story, items = story_with(("hola amigos", "unclassified"))
     written = TemplateWriter().write(build_evidence(story, items))
