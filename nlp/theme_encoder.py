@@ -79,7 +79,7 @@ def _top(model, layers: int):
     return torch.nn.ModuleList(model.encoder.layer[-layers:])
 
 
-def train(pairs: Sequence[tuple[str, str, int]], *, layers: int = TOP_LAYERS,
+def train(pairs: Sequence[tuple], *, layers: int = TOP_LAYERS,
           epochs: int = EPOCHS, lr: float = LR, batch: int = BATCH, by: str = BATCHING,
           seed: int = 0, base: str | None = None, device: str | None = None) -> dict:
     """Fine-tune the top `layers` of the packaged encoder on (argument, key point, label[,
@@ -104,8 +104,8 @@ def train(pairs: Sequence[tuple[str, str, int]], *, layers: int = TOP_LAYERS,
     for parameter in top.parameters():
         parameter.requires_grad_(True)
     optimizer = torch.optim.AdamW(top.parameters(), lr=lr, weight_decay=0.01)
-    rng_steps = random.Random(seed)
-    steps = sum(len(batches(pairs, batch, rng_steps, by)) for _ in range(epochs))
+    plan = [batches(pairs, batch, rng, by) for _ in range(epochs)]
+    steps = sum(map(len, plan))
     warmup = max(1, steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (steps - s) / steps))
@@ -124,8 +124,8 @@ def train(pairs: Sequence[tuple[str, str, int]], *, layers: int = TOP_LAYERS,
             logits.masked_fill(~positive, float("-inf")), 1)
         return loss[has].mean() if has.any() else logits.sum() * 0
 
-    for _ in range(epochs):
-        for indices in batches(pairs, batch, rng, by):
+    for epoch in plan:
+        for indices in epoch:
             chunk = [pairs[i] for i in indices]
             arguments = embed([c[0] for c in chunk])
             points = embed([c[1] for c in chunk])
