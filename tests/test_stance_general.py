@@ -3,6 +3,8 @@ classification. Offline and fast: tiny fakes where the real weights would be slo
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -289,3 +291,58 @@ def test_train_pair_script_writes_a_pair_model_the_default_loads(tmp_path):
         recorded = shipped["demo.logits"]
     got = model.logits([rows[i][1] for i in (8, 9, 10, 11)], claim)
     assert np.allclose(got, recorded, atol=0.02)  # fp16 weights against the script's fp32
+
+
+def _write(path, header, rows):
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def test_default_rebuild_learns_from_the_recipe_and_never_the_scored_splits(tmp_path):
+    """`python -m nlp.stance.default` on a tiny copy of the data layout: it trains heads and
+    a pair model that load as a folder, from train splits only (a text that is only in
+    SemEval val or VAST dev must not reach training)."""
+    from nlp.stance import load_classifier
+    from nlp.stance.data import BY_NAME, DEFAULT_EXTRA, default_rows
+    from nlp.stance.default import main
+
+    data = tmp_path / "data"
+    sides = [("I back {t} all the way.", "favor"), ("{t} is a terrible idea.", "against"),
+             ("The vote on {t} is on Tuesday.", "none")]
+
+    def rows_for(targets):
+        return [(t, text.format(t=t), label) for t in targets for text, label in sides]
+
+    _write(data / "stance" / "semeval2016_train.csv", ["target", "text", "label"],
+           rows_for(["Atheism", "Hillary Clinton"]))
+    _write(data / "stance" / "semeval2016_val.csv", ["target", "text", "label"],
+           [("Atheism", "ONLY IN SEMEVAL VAL", "favor")])
+    _write(data / "stance" / "vast_dev.csv", ["target", "text", "label"],
+           [("taxes", "ONLY IN VAST DEV", "none")])
+    for name in ("vast_train", *DEFAULT_EXTRA):
+        _write(data / BY_NAME[name].files[0], ["target", "text", "label"],
+               rows_for([f"{name} topic one", f"{name} topic two"]))
+    for split in ("train", "dev"):
+        _write(data / "keypoints" / f"arguments_{split}.csv", ["arg_id", "argument", "topic", "stance"],
+               [(f"a{i}", f"Argument {i} about the ban.", f"We should ban {thing}", 1 - 2 * (i % 2))
+                for i, thing in enumerate(["cars", "guns"] * 3)])
+
+    labelled, keypoints = default_rows(data)
+    assert "ONLY IN SEMEVAL VAL" not in labelled.texts and "ONLY IN VAST DEV" not in labelled.texts
+    assert len(keypoints) == 12 and {"Atheism", "vast_train topic one", "gwsd topic two"} <= set(labelled.targets)
+    assert "Atheism" not in default_rows(data, semeval=False)[0].targets
+
+    out = tmp_path / "model"
+    out.mkdir()
+    main(["--data", str(data), "--out", str(out)])
+    meta = json.loads((out / "stance.json").read_text(encoding="utf-8"))
+    assert meta["pair"]["file"] == "pair.safetensors" and "VAST train" in meta["trained_on"]["data"]
+    clf = load_classifier(str(out))
+    assert clf.pair is not None
+    probs = clf.predict_proba(["I back the ban all the way."], "We should ban cars")
+    assert probs.shape == (1, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-4)

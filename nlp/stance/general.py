@@ -210,10 +210,14 @@ def default_predictions(name: str, rows, X: np.ndarray) -> np.ndarray:
     embeddings: the pair model reads every pair."""
     import hashlib
 
+    from nlp.stance.contract import DEFAULT_DIR
     from nlp.stance.data import CACHE_DIR
 
-    digest = hashlib.sha1(json.dumps([rows.targets, rows.texts]).encode()).hexdigest()[:12]
-    path = CACHE_DIR / "default-predictions" / f"{name}-{digest}.npy"
+    # Keyed by the rows and by the shipped weights, so a rebuilt default is scored afresh.
+    digest = hashlib.sha1(json.dumps([rows.targets, rows.texts]).encode())
+    for part in ("heads.npz", "pair.safetensors"):
+        digest.update((DEFAULT_DIR / part).read_bytes())
+    path = CACHE_DIR / "default-predictions" / f"{name}-{digest.hexdigest()[:12]}.npy"
     if path.is_file():
         return np.load(path)
     import copy
@@ -280,6 +284,34 @@ def leave_one_out(corpus: Corpus, params: dict, log=print) -> dict:
                        for k in ("F_avg", "macro_f1", "accuracy")}
     table["mean_tweets"] = mean
     log(f"mean over held-out tweet sets: {json.dumps(mean)}")
+    table["mean_unseen_by_default"] = _mean(table, UNSEEN_BY_DEFAULT)
+    return table
+
+
+#: The tweet sets the shipped default never trained on (it learns from SemEval train).
+UNSEEN_BY_DEFAULT = ("covid19", "pstance", "multitarget")
+
+
+def _mean(table: dict, names: Sequence[str]) -> dict:
+    return {model: {k: round(float(np.mean([table[n][model][k] for n in names if n in table])), 2)
+                    for k in ("F_avg", "macro_f1", "accuracy")}
+            for model in ("ours", "frozen_lr", "default")}
+
+
+def default_column(table: dict, log=print) -> dict:
+    """Re-score only the table's "default" column (the shipped default on each held-out set
+    and the demo), for a rebuilt default; the general model's columns stay as measured."""
+    from nlp.stance.heads import scores
+
+    corpus = Corpus([n for n in REPORTED if n in table], log=log)
+    for name, rows in corpus.rows.items():
+        table[name]["default"] = scores(rows.labels, default_predictions(name, rows, corpus.X[name]))
+        log(f"{name}: {json.dumps(table[name]['default'])}")
+    demo = demo_rows()
+    table["demo"]["default"] = scores(
+        demo.labels, default_predictions("demo", demo, corpus.cache.encode(demo.texts)))
+    table["mean_tweets"] = _mean(table, ("semeval2016", "covid19", "pstance", "multitarget"))
+    table["mean_unseen_by_default"] = _mean(table, UNSEEN_BY_DEFAULT)
     return table
 
 
@@ -335,7 +367,7 @@ def pair_table(quality: dict) -> str:
     cell = _cell
     lines = ["| held out | pair model, every layer trained (GPU) | majority class (same run) | "
              "general model (Quality, below) | today's default (Quality, below; trained on SemEval "
-             "and VAST dev) |",
+             "train, VAST train and argument sets) |",
              "|---|---|---|---|---|"]
     for name in ("semeval2016", "covid19", "pstance", "multitarget"):
         row = entry["table"].get(name)
@@ -382,6 +414,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tune", action="store_true",
                         help="choose epochs, weight decay and the baseline's C on the "
                         "training-only sets first (slow)")
+    parser.add_argument("--default-column", action="store_true",
+                        help="re-score only the table's default column (after rebuilding the default)")
     parser.add_argument("--table", action="store_true",
                         help="print docs/stance.md's quality table from quality.json")
     args = parser.parse_args(argv)
@@ -390,6 +424,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    if args.default_column:
+        loo = json.loads((Path(args.quality) / "quality.json").read_text("utf-8"))["leave_one_data_set_out"]
+        loo["table"] = default_column(loo["table"])
+        print(f"wrote {record(Path(args.quality), 'leave_one_data_set_out', loo)}")
+        return
     corpus = Corpus()
     params = dict(PARAMS)
     if args.tune:
