@@ -9,7 +9,7 @@ per data choice:
 * `vast_train_sample`: SemEval train + as many VAST train rows as VAST dev has;
 * `vast_train`: SemEval train + all of VAST train (13,350 rows, 4,606 topics);
 * `vast_train_more`: that + five permitted argument-like sets, 1,500 seeded rows each
-  (`nlp.stance.data.DEFAULT_EXTRA`);
+  (`nlp.stance.data.ARGUMENT_SETS`);
 * `vast_dev_more`: VAST dev + those five sets.
 
 Each variant gives two models. `no_semeval` drops SemEval (what the quality tests' default
@@ -40,13 +40,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nlp.stance.data import SHARED_DATA, StanceRows, read_rows, sample  # noqa: E402
+from nlp.stance.data import ARGUMENT_SETS, SHARED_DATA, StanceRows, read_rows, sample  # noqa: E402
 from nlp.stance.general import SAME_CLAIM, close_claims, demo_rows  # noqa: E402
 from nlp.stance.heads import scores  # noqa: E402
 
 VARIANTS = ("vast_dev", "vast_train_sample", "vast_train", "vast_train_more", "vast_dev_more")
 CANDIDATES = VARIANTS
-MORE = ("ukp_argmin", "perspectrum", "ibm_claims", "emergent", "gwsd")
+MORE = ARGUMENT_SETS
 TWEETS = ("covid19", "pstance", "multitarget", "election2020_biden")
 SELECTION = ("covid_cq", "vaccinelies", "rumoureval")
 #: Rows scored per set at most (a seeded sample).
@@ -70,6 +70,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--limit", type=int, help="rows per set at most (a smoke test)")
+    parser.add_argument("--bf16", action="store_true", help="train under bf16 autocast")
     parser.add_argument("--log", type=Path, help="append each result here as a JSON line")
     parser.add_argument("--write-demo", type=Path, help="write the demo's English rows here, and stop")
     args = parser.parse_args(argv)
@@ -149,7 +150,8 @@ def main(argv=None) -> None:
                 held = sorted({t for rows in sets.values() for t in rows.targets})
                 labelled, kp, dropped = data_for(variant, model_name == "full", held)
                 started = time.perf_counter()
-                model = train_pair(labelled, kp, seed=seed, base=args.base, device=args.device)
+                model = train_pair(labelled, kp, seed=seed, bf16=args.bf16, base=args.base,
+                                   device=args.device)
                 trained = time.perf_counter() - started
                 model.batch_size = 256
                 record = {"variant": variant, "model": model_name, "seed": seed,

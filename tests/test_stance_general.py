@@ -303,12 +303,12 @@ def _write(path, header, rows):
         writer.writerows(rows)
 
 
-def test_default_rebuild_learns_from_the_recipe_and_never_the_scored_splits(tmp_path):
+def test_default_rebuild_learns_from_the_recipe_and_never_semeval_val(tmp_path):
     """`python -m nlp.stance.default` on a tiny copy of the data layout: it trains heads and
-    a pair model that load as a folder, from train splits only (a text that is only in
-    SemEval val or VAST dev must not reach training)."""
+    a pair model that load as a folder, from SemEval train, VAST dev and ArgKP; a text that
+    is only in SemEval val (where the default is scored) must not reach training."""
     from nlp.stance import load_classifier
-    from nlp.stance.data import BY_NAME, DEFAULT_EXTRA, default_rows
+    from nlp.stance.data import default_rows
     from nlp.stance.default import main
 
     data = tmp_path / "data"
@@ -323,25 +323,22 @@ def test_default_rebuild_learns_from_the_recipe_and_never_the_scored_splits(tmp_
     _write(data / "stance" / "semeval2016_val.csv", ["target", "text", "label"],
            [("Atheism", "ONLY IN SEMEVAL VAL", "favor")])
     _write(data / "stance" / "vast_dev.csv", ["target", "text", "label"],
-           [("taxes", "ONLY IN VAST DEV", "none")])
-    for name in ("vast_train", *DEFAULT_EXTRA):
-        _write(data / BY_NAME[name].files[0], ["target", "text", "label"],
-               rows_for([f"{name} topic one", f"{name} topic two"]))
+           rows_for(["taxes", "school uniforms", "nuclear power"]))
     for split in ("train", "dev"):
         _write(data / "keypoints" / f"arguments_{split}.csv", ["arg_id", "argument", "topic", "stance"],
                [(f"a{i}", f"Argument {i} about the ban.", f"We should ban {thing}", 1 - 2 * (i % 2))
                 for i, thing in enumerate(["cars", "guns"] * 3)])
 
     labelled, keypoints = default_rows(data)
-    assert "ONLY IN SEMEVAL VAL" not in labelled.texts and "ONLY IN VAST DEV" not in labelled.texts
-    assert len(keypoints) == 12 and {"Atheism", "vast_train topic one", "gwsd topic two"} <= set(labelled.targets)
+    assert "ONLY IN SEMEVAL VAL" not in labelled.texts
+    assert len(keypoints) == 12 and {"Atheism", "taxes"} <= set(labelled.targets)
     assert "Atheism" not in default_rows(data, semeval=False)[0].targets
 
     out = tmp_path / "model"
     out.mkdir()
     main(["--data", str(data), "--out", str(out)])
     meta = json.loads((out / "stance.json").read_text(encoding="utf-8"))
-    assert meta["pair"]["file"] == "pair.safetensors" and "VAST train" in meta["trained_on"]["data"]
+    assert meta["pair"]["file"] == "pair.safetensors" and "VAST dev" in meta["trained_on"]["data"]
     clf = load_classifier(str(out))
     assert clf.pair is not None
     probs = clf.predict_proba(["I back the ban all the way."], "We should ban cars")

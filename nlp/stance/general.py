@@ -367,7 +367,7 @@ def pair_table(quality: dict) -> str:
     cell = _cell
     lines = ["| held out | pair model, every layer trained (GPU) | majority class (same run) | "
              "general model (Quality, below) | today's default (Quality, below; trained on SemEval "
-             "train, VAST train and argument sets) |",
+             "and VAST dev) |",
              "|---|---|---|---|---|"]
     for name in ("semeval2016", "covid19", "pstance", "multitarget"):
         row = entry["table"].get(name)
