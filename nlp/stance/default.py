@@ -3,7 +3,7 @@
     python -m nlp.stance.default [--data DIR] [--out DIR] [--pair-only]
 
 Both learn from `data.default_rows` (SemEval-2016 train, VAST dev and ArgKP); SemEval val
-stays out so that the shipped model can be scored on it. About 8 minutes on 2 CPU threads,
+stays out so that the shipped model can be scored on it. About 4 minutes on 2 CPU threads,
 most of it the pair model.
 """
 
