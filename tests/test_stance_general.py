@@ -343,3 +343,7 @@ def test_default_rebuild_learns_from_the_recipe_and_never_semeval_val(tmp_path):
     assert clf.pair is not None
     probs = clf.predict_proba(["I back the ban all the way."], "We should ban cars")
     assert probs.shape == (1, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+
+    heads = (out / "heads.npz").read_bytes()
+    main(["--data", str(data), "--out", str(out), "--pair-only"])  # the heads stay as they were
+    assert (out / "heads.npz").read_bytes() == heads and load_classifier(str(out)).pair is not None
