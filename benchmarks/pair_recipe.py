@@ -45,8 +45,6 @@ from nlp.stance.general import SAME_CLAIM, close_claims, demo_rows  # noqa: E402
 from nlp.stance.heads import scores  # noqa: E402
 
 VARIANTS = ("vast_dev", "vast_train_sample", "vast_train", "vast_train_more", "vast_dev_more")
-CANDIDATES = VARIANTS
-MORE = ARGUMENT_SETS
 TWEETS = ("covid19", "pstance", "multitarget", "election2020_biden")
 SELECTION = ("covid_cq", "vaccinelies", "rumoureval")
 #: Rows scored per set at most (a seeded sample).
@@ -90,7 +88,7 @@ def main(argv=None) -> None:
     semeval = rows_of("semeval2016")
     comments = {"vast_dev": rows_of("vast_dev"), "vast_train": rows_of("vast_train")}
     keypoints = rows_of("argkp")
-    more = StanceRows.concat([rows_of(name, 1500) for name in MORE])
+    more = StanceRows.concat([rows_of(name, 1500) for name in ARGUMENT_SETS])
     # A GPU machine without the language detector reads the demo's English rows from a file
     # written here (`--write-demo DATA/demo.json`).
     stored = args.data / "demo.json"
@@ -185,7 +183,7 @@ def main(argv=None) -> None:
             "semeval_F_avg": round(float(np.mean([r["semeval"]["F_avg"] for r in semeval_runs])), 2)
             if semeval_runs else None,
         }
-    ranked = [v for v in CANDIDATES if summary.get(v, {}).get("selection_macro_f1") is not None]
+    ranked = [v for v in summary if summary[v]["selection_macro_f1"] is not None]
     chosen = max(ranked, key=lambda v: summary[v]["selection_macro_f1"]) if ranked else None
     emit({"metric": "selection-set macro-F1 of the chosen comment data", "unit": "macro-F1",
           "chosen": chosen, "summary": summary,

@@ -87,7 +87,6 @@ class PairModel:
         import torch
 
         self.trained_modules().load_state_dict({k: v.float() for k, v in state.items()})
-        self.trained_modules().to(self.device)
         self._state = {k: v.to(torch.float16) for k, v in state.items()}
 
     def save(self, directory: str | os.PathLike) -> dict:
