@@ -181,7 +181,7 @@ class PairModel:
                 idx = order[start : start + batch_size]
                 batch = self._batch([claims[i] for i in idx], [texts[i] for i in idx])
                 hidden = self.model.embeddings(input_ids=batch["input_ids"],
-                                               token_type_ids=batch["token_type_ids"])
+                                               token_type_ids=batch.get("token_type_ids"))
                 mask = _masks(self.model, batch["attention_mask"], hidden)
                 for layer in self.model.encoder.layer[: self.first_trained]:
                     hidden = layer(hidden, attention_mask=mask)
