@@ -398,3 +398,10 @@ def test_many_labels_beat_frozen_lr_in_the_same_run(data, encoder):
     baseline = scores(np.concatenate(y_true), np.concatenate(y_pred))
     print("many labels", ours["F_avg"], ours["macro_f1"], "frozen+LR", baseline)
     assert ours["F_avg"] >= baseline["F_avg"] + 3 and ours["macro_f1"] >= baseline["macro_f1"] + 2
+
+
+def test_docs_spanish_pair_table_is_the_quality_file():
+    from nlp.stance.general import spanish_pair_table
+    from tests.conftest import ROOT
+
+    assert spanish_pair_table(quality()) in (ROOT / "docs" / "stance.md").read_text(encoding="utf-8")

@@ -379,6 +379,31 @@ def pair_table(quality: dict) -> str:
     return "\n".join(lines)
 
 
+def spanish_pair_table(quality: dict) -> str:
+    """docs/stance.md's table for the pair model on multilingual-e5-small (a test checks it)."""
+    entry = quality["spanish_pair_e5"]
+    scores = entry["scores"]
+    selection = ("covid_cq", "vaccinelies", "rumoureval")
+
+    def mean_selection(who: str) -> str:
+        return f"{sum(scores[n][who]['macro_f1'] for n in selection) / len(selection):.1f}"
+
+    mixes = {"vast_train_more": "VAST train + five argument sets", "vast_dev": "VAST dev (the shipped recipe's data)"}
+    rows = [(f"e5 pair model, {label}" + (" (chosen)" if mix == entry["chosen_mix"] else ""),
+             f"e5 pair model, {mix}") for mix, label in mixes.items()]
+    rows += [("shipped MiniLM pair model", "shipped MiniLM pair model"),
+             ("majority class", "majority class")]
+    lines = ["| one run; F_avg / macro-F1 / accuracy | Spanish, the set's claim | Spanish, the claim in "
+             "English | Catalan | selection sets, mean macro-F1 (chooses the mix) |",
+             "|---|---|---|---|---|"]
+    for label, who in rows:
+        if who in scores["catalonia_es"]:
+            lines.append(f"| {label} | {_cell(scores['catalonia_es'][who])} | "
+                         f"{_cell(scores['catalonia_es_english_claim'][who])} | "
+                         f"{_cell(scores['catalonia_ca'][who])} | {mean_selection(who)} |")
+    return "\n".join(lines)
+
+
 def _train_ok() -> set[str]:
     from nlp.stance.data import DATASETS
 
