@@ -46,13 +46,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nlp.stance.data import ARGUMENT_SETS, SHARED_DATA, StanceRows, read_rows, sample  # noqa: E402
+from benchmarks.pair_recipe import without  # noqa: E402
+from nlp.stance.data import (  # noqa: E402
+    ARGUMENT_SETS,
+    SELECTION_SETS,
+    SHARED_DATA,
+    StanceRows,
+    read_rows,
+    sample,
+)
 from nlp.stance.general import SAME_CLAIM, close_claims, demo_rows  # noqa: E402
 from nlp.stance.heads import scores  # noqa: E402
 
 E5_DIR = Path(os.environ.get("REACTIONS_E5_DIR",
                              Path.home() / ".cache" / "reactions" / "multilingual-e5-small"))
-SELECTION = ("covid_cq", "vaccinelies", "rumoureval")
+SELECTION = SELECTION_SETS
 MIXES = ("vast_dev", "vast_train_more")
 ENGLISH_CLAIM = "Catalan independence"
 
@@ -76,10 +84,9 @@ def scored_sets(root: Path) -> dict[str, StanceRows]:
     return sets
 
 
-def training_rows(root: Path, mix: str, held: list[str]) -> tuple[StanceRows, StanceRows]:
-    """(labelled rows, key-point arguments) of a data mix, claims close to `held` dropped."""
-    from nlp.embed import load_encoder
-
+def training_rows(root: Path, mix: str, held: list[str], encode) -> tuple[StanceRows, StanceRows]:
+    """(labelled rows, key-point arguments) of a data mix, claims close to `held` dropped
+    (`encode`: the packaged MiniLM's, on whose cosines SAME_CLAIM is set)."""
     parts = [read_rows([root / "stance" / "semeval2016_train.csv"])]
     if mix == "vast_dev":
         parts.append(read_rows([root / "stance" / "vast_dev.csv"]))
@@ -87,23 +94,19 @@ def training_rows(root: Path, mix: str, held: list[str]) -> tuple[StanceRows, St
         parts.append(sample("vast_train", 10**9, root=root))
         parts.extend(sample(name, 1500, root=root) for name in ARGUMENT_SETS)
     labelled, keypoints = StanceRows.concat(parts), sample("argkp", 10**9, root=root)
-    encoder = load_encoder()
-    out = []
-    for rows in (labelled, keypoints):
-        drop = close_claims(encoder.encode, rows.targets, held, SAME_CLAIM)
-        out.append(rows.subset(np.array([t not in drop for t in rows.targets], dtype=bool)))
-    return out[0], out[1]
+    return tuple(without(rows, close_claims(encode, rows.targets, held, SAME_CLAIM))
+                 for rows in (labelled, keypoints))
 
 
 def score(model, rows: StanceRows) -> dict:
-    model.read_pairs(list(zip(rows.targets, rows.texts)))
-    predicted = np.stack([model._memo[(c, t)][0] for c, t in zip(rows.targets, rows.texts)]).argmax(1)
+    predicted = model.pair_logits(list(zip(rows.targets, rows.texts))).argmax(1)
     return {**scores(rows.labels, predicted), "predicted": np.bincount(predicted, minlength=3).tolist()}
 
 
 def main(argv=None) -> None:
     import torch
 
+    from nlp.embed import load_encoder
     from nlp.stance.contract import DEFAULT_DIR
     from nlp.stance.pair import PairModel, train_pair
 
@@ -133,6 +136,7 @@ def main(argv=None) -> None:
 
     base = str(e5_folder())
     held = sorted({t for rows in sets.values() for t in rows.targets})
+    encoder = None if args.state else load_encoder()
     train_s, speed, e5 = {}, {}, {}
     for mix in args.mixes:
         who = f"e5 pair model, {mix}"
@@ -143,7 +147,7 @@ def main(argv=None) -> None:
 
             model = PairModel(load_file(str(args.state / f"{mix}.safetensors")), base=base)
         else:
-            labelled, keypoints = training_rows(args.data, mix, held)
+            labelled, keypoints = training_rows(args.data, mix, held, encoder.encode)
             model = train_pair(labelled, keypoints, seed=args.seed, base=base, log=print)
             train_s[mix] = round(time.perf_counter() - started, 1)
             if args.save_state:

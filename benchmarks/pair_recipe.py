@@ -40,13 +40,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nlp.stance.data import ARGUMENT_SETS, SHARED_DATA, StanceRows, read_rows, sample  # noqa: E402
+from nlp.stance.data import (  # noqa: E402
+    ARGUMENT_SETS,
+    SELECTION_SETS,
+    SHARED_DATA,
+    StanceRows,
+    read_rows,
+    sample,
+)
 from nlp.stance.general import SAME_CLAIM, close_claims, demo_rows  # noqa: E402
 from nlp.stance.heads import scores  # noqa: E402
 
 VARIANTS = ("vast_dev", "vast_train_sample", "vast_train", "vast_train_more", "vast_dev_more")
 TWEETS = ("covid19", "pstance", "multitarget", "election2020_biden")
-SELECTION = ("covid_cq", "vaccinelies", "rumoureval")
+SELECTION = SELECTION_SETS
 #: Rows scored per set at most (a seeded sample).
 SCORED = 3000
 
@@ -158,9 +165,7 @@ def main(argv=None) -> None:
                           "rows": len(labelled), "claims_dropped": dropped,
                           "train_s": round(trained, 1), "scores": {}}
                 for name, rows in sets.items():
-                    model.read_pairs(list(zip(rows.targets, rows.texts)))
-                    logits = np.stack([model._memo[(c, t)][0]
-                                       for c, t in zip(rows.targets, rows.texts)])
+                    logits = model.pair_logits(list(zip(rows.targets, rows.texts)))
                     record["scores"][name] = scores(rows.labels, logits.argmax(1))
                 emit(record)
                 results.setdefault(variant, {}).setdefault(model_name, []).append(record["scores"])

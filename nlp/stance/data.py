@@ -126,6 +126,10 @@ def sample(name: str, n: int | None = None, *, root: Path = SHARED_DATA, seed: i
 #: extra training data for the default (measured, not shipped: docs/stance.md).
 ARGUMENT_SETS = ("ukp_argmin", "perspectrum", "ibm_claims", "emergent", "gwsd")
 
+#: Permitted, training-only sets that choose between training recipes in the benchmarks
+#: (`benchmarks/pair_recipe.py`, `benchmarks/pair_multilingual.py`); no target of #15.
+SELECTION_SETS = ("covid_cq", "vaccinelies", "rumoureval")
+
 
 def default_rows(root: Path = SHARED_DATA, *, semeval: bool = True) -> tuple[StanceRows, StanceRows]:
     """(labelled rows, key-point arguments) that the shipped default trains on: SemEval-2016

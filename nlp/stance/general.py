@@ -381,12 +381,13 @@ def pair_table(quality: dict) -> str:
 
 def spanish_pair_table(quality: dict) -> str:
     """docs/stance.md's table for the pair model on multilingual-e5-small (a test checks it)."""
+    from nlp.stance.data import SELECTION_SETS
+
     entry = quality["spanish_pair_e5"]
     scores = entry["scores"]
-    selection = ("covid_cq", "vaccinelies", "rumoureval")
 
     def mean_selection(who: str) -> str:
-        return f"{sum(scores[n][who]['macro_f1'] for n in selection) / len(selection):.1f}"
+        return f"{sum(scores[n][who]['macro_f1'] for n in SELECTION_SETS) / len(SELECTION_SETS):.1f}"
 
     mixes = {"vast_train_more": "VAST train + five argument sets", "vast_dev": "VAST dev (the shipped recipe's data)"}
     rows = [(f"e5 pair model, {label}" + (" (chosen)" if mix == entry["chosen_mix"] else ""),

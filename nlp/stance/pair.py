@@ -153,13 +153,17 @@ class PairModel:
                 for pair, row, vector in zip(chunk, rows, vectors):
                     self._memo[pair] = (row, vector.astype(np.float32))
 
+    def pair_logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """(len(pairs), 3) logits in BUCKETS order for (claim, text) pairs of any claims."""
+        self.read_pairs(pairs)
+        out = np.zeros((len(pairs), 3), dtype=np.float32)
+        for i, pair in enumerate(pairs):
+            out[i] = self._memo[pair][0]
+        return out
+
     def logits(self, texts: Sequence[str], claim: str) -> np.ndarray:
         """(len(texts), 3) logits in BUCKETS order."""
-        self._read(texts, claim)
-        out = np.zeros((len(texts), 3), dtype=np.float32)
-        for i, text in enumerate(texts):
-            out[i] = self._memo[(claim, text)][0]
-        return out
+        return self.pair_logits([(claim, text) for text in texts])
 
     def features(self, texts: Sequence[str], claim: str) -> np.ndarray:
         """(len(texts), hidden) unit vectors: the pooled pair representation, for story heads."""
