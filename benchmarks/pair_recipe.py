@@ -66,7 +66,7 @@ def main(argv=None) -> None:
     import torch
 
     from nlp.embed import load_encoder
-    from nlp.stance.pair import train_pair
+    from nlp.stance.pair import TOP_LAYERS, train_pair
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SHARED_DATA)
@@ -76,6 +76,8 @@ def main(argv=None) -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--limit", type=int, help="rows per set at most (a smoke test)")
     parser.add_argument("--bf16", action="store_true", help="train under bf16 autocast")
+    parser.add_argument("--top-layers", type=int, default=TOP_LAYERS,
+                        help="encoder layers trained (the recipe: the top 3)")
     parser.add_argument("--log", type=Path, help="append each result here as a JSON line")
     parser.add_argument("--write-demo", type=Path, help="write the demo's English rows here, and stop")
     args = parser.parse_args(argv)
@@ -158,7 +160,7 @@ def main(argv=None) -> None:
                 labelled, kp, dropped = data_for(variant, model_name == "full", held)
                 started = time.perf_counter()
                 model = train_pair(labelled, kp, seed=seed, bf16=args.bf16, base=args.base,
-                                   device=args.device)
+                                   device=args.device, top_layers=args.top_layers)
                 trained = time.perf_counter() - started
                 model.batch_size = 256
                 record = {"variant": variant, "model": model_name, "seed": seed,

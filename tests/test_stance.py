@@ -173,6 +173,41 @@ def test_pair_model_trains_and_round_trips(tmp_path):
                    for k, v in model.state().items())
 
 
+@pytest.mark.parametrize("kind", ["bert", "mpnet"])
+def test_pair_model_trains_on_what_it_scores(kind, tmp_path):
+    """Training runs the frozen and trained layers one by one; scoring runs the whole model.
+    Both must compute the same thing, MPNet's relative position bias included (a layer
+    called without it silently attends as if word order did not exist)."""
+    import torch
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    from nlp.embed import resolve_model
+    from nlp.stance.pair import PairModel
+
+    base = None
+    if kind == "mpnet":
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model(None))
+        # Large initial weights, so that attention (and its position bias) moves the output.
+        config = MPNetConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                             num_attention_heads=2, intermediate_size=64, pad_token_id=0,
+                             initializer_range=0.5)
+        torch.manual_seed(0)
+        tiny = MPNetModel(config, add_pooling_layer=False)
+        with torch.no_grad():  # a bias strong enough that leaving it out shows
+            tiny.encoder.relative_attention_bias.weight.normal_(0.0, 3.0)
+        tiny.save_pretrained(tmp_path)
+        tokenizer.save_pretrained(tmp_path)
+        base = str(tmp_path)
+    model = PairModel(base=base, top_layers=1, dtype="float32")
+    claims = [CLAIM] * len(POSTS)
+    states = model._frozen_states(claims, POSTS)
+    with torch.no_grad():
+        trained = model._top_logits(states).numpy()
+    scored = model.pair_logits(list(zip(claims, POSTS)))
+    # The frozen layers' output is kept in bf16, so the two agree to bf16 rounding.
+    assert np.abs(trained - scored).max() < 0.025 * max(1.0, np.abs(scored).max())
+
+
 def bucket_ids(labels):
     from nlp.stance import bucket_index
 

@@ -34,6 +34,13 @@ def _masks(model, attention_mask, hidden):
                                      attention_mask=attention_mask)
 
 
+def _layer_args(model, hidden) -> dict:
+    """What else the encoder hands each layer: MPNet's relative position bias, which its
+    encoder computes once per forward pass. BERT and XLM-R layers need nothing more."""
+    bias = getattr(model.encoder, "compute_position_bias", None)
+    return {"position_bias": bias(hidden)} if bias is not None else {}
+
+
 class PairModel:
     """logits(texts, claim) -> (n, 3) in BUCKETS order, from one forward pass per pair."""
 
@@ -187,8 +194,9 @@ class PairModel:
                 hidden = self.model.embeddings(input_ids=batch["input_ids"],
                                                token_type_ids=batch.get("token_type_ids"))
                 mask = _masks(self.model, batch["attention_mask"], hidden)
+                extra = _layer_args(self.model, hidden)
                 for layer in self.model.encoder.layer[: self.first_trained]:
-                    hidden = layer(hidden, attention_mask=mask)
+                    hidden = layer(hidden, attention_mask=mask, **extra)
                     hidden = hidden[0] if isinstance(hidden, tuple) else hidden
                 for j, i in enumerate(idx):
                     n = int(batch["attention_mask"][j].sum())
@@ -205,8 +213,9 @@ class PairModel:
             hidden[j, : len(s)] = s.float()
             mask[j, : len(s)] = 1
         attention = _masks(self.model, mask, hidden)
+        extra = _layer_args(self.model, hidden)
         for layer in self.model.encoder.layer[self.first_trained:]:
-            hidden = layer(hidden, attention_mask=attention)
+            hidden = layer(hidden, attention_mask=attention, **extra)
             hidden = hidden[0] if isinstance(hidden, tuple) else hidden
         return self._pool_head(hidden, mask)
 
