@@ -221,12 +221,20 @@ class PairModel:
 
     def fit(self, claims: Sequence[str], texts: Sequence[str], labels: np.ndarray, *,
             epochs: int = 2, lr: float = 1e-4, batch_size: int = 32, seed: int = 0,
-            bf16: bool = False, log: Callable[[str], None] = lambda message: None) -> PairModel:
+            bf16: bool = False, teacher: np.ndarray | None = None, distil: float = 0.5,
+            temperature: float = 2.0,
+            log: Callable[[str], None] = lambda message: None) -> PairModel:
         """Train the top layers and head on (claim, text) pairs, class-balanced, AdamW.
         `bf16`: the top layers' forward pass under bf16 autocast (twice as fast on a CPU with
         bf16; the weights and optimizer stay float32). Off in the shipped recipe, whose
-        weights and quality figures were made in float32."""
+        weights and quality figures were made in float32.
+
+        `teacher`: (n, 3) logits of another pair model for the same pairs, to distil: the
+        loss is then (1 - `distil`) x the labels' cross-entropy + `distil` x temperature^2 x
+        the KL divergence from the teacher's probabilities at `temperature` (Hinton et al.,
+        2015). A label of -1 marks a pair that only the teacher teaches."""
         import torch
+        import torch.nn.functional as F
 
         torch.manual_seed(seed)
         rng = random.Random(seed)
@@ -234,9 +242,16 @@ class PairModel:
         self._state = None
         self.model.float()
         states = self._frozen_states(claims, texts)
-        y = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
-        counts = np.bincount(np.asarray(labels), minlength=3).clip(min=1)
-        weight = torch.tensor(len(labels) / (3 * counts), dtype=torch.float32, device=self.device)
+        labels = np.asarray(labels)
+        y = torch.as_tensor(labels, dtype=torch.long, device=self.device)
+        gold = labels[labels >= 0]
+        counts = np.bincount(gold, minlength=3).clip(min=1)
+        weight = torch.tensor(len(gold) / (3 * counts), dtype=torch.float32, device=self.device)
+        if teacher is None and len(gold) < len(labels):
+            raise ValueError("pairs without a label (-1) need teacher logits")
+        soft = (None if teacher is None else
+                F.softmax(torch.as_tensor(np.asarray(teacher), dtype=torch.float32,
+                                          device=self.device) / temperature, dim=-1))
         trained = self.trained_modules()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -264,7 +279,8 @@ class PairModel:
             for b in batches:
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=mixed):
                     logits = self._top_logits([states[i] for i in b])
-                loss = torch.nn.functional.cross_entropy(logits.float(), y[b], weight=weight)
+                loss = self._loss(logits.float(), y[b], weight,
+                                  None if soft is None else soft[b], distil, temperature)
                 opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trained.parameters(), 1.0)
@@ -277,6 +293,20 @@ class PairModel:
             p.requires_grad_(False)
         self.state()  # kept while the weights are still float32
         return self
+
+    @staticmethod
+    def _loss(logits, y, weight, soft, distil: float, temperature: float):
+        import torch
+        import torch.nn.functional as F
+
+        labelled = y >= 0
+        hard = (F.cross_entropy(logits[labelled], y[labelled], weight=weight)
+                if bool(labelled.any()) else logits.sum() * 0.0)
+        if soft is None:
+            return hard
+        kl = F.kl_div(F.log_softmax(logits / temperature, dim=-1), soft, reduction="batchmean")
+        share = torch.tensor(distil if bool(labelled.any()) else 1.0)
+        return (1.0 - share) * hard + share * temperature**2 * kl
 
 
 def offtopic_negatives(targets: Sequence[str], texts: Sequence[str], fraction: float,
@@ -311,17 +341,32 @@ def training_pairs(labelled, keypoints=None, *, keypoint_fraction: float = 0.3,
 
 
 def train_pair(labelled, keypoints=None, *, seed: int = 0, epochs: int = 2, bf16: bool = False,
+               teacher: PairModel | None = None,
+               transfer: tuple[Sequence[str], Sequence[str]] | None = None,
                log: Callable[[str], None] = lambda message: None, **model_args) -> PairModel:
     """A pair model trained by the recipe above (4-6 minutes on 2 CPU threads: 4,573 pairs
     took 237 s and the shipped 7,613 took 348 s on one machine). `model_args` go to
-    PairModel (`base`, `device`)."""
+    PairModel (`base`, `device`, `top_layers`).
+
+    With a `teacher` (a trained pair model, usually on a larger encoder) it is distilled:
+    it also learns the teacher's probabilities for every pair, and for the `transfer`
+    (claims, texts) pairs, which have no label, from the teacher alone."""
     import torch
 
     claims, texts, labels = training_pairs(labelled, keypoints, seed=seed)
     log(f"pair model: {len(labels)} pairs, {len(set(claims))} claims, "
         f"classes {np.bincount(labels, minlength=3).tolist()}")
+    if transfer is not None:
+        if teacher is None:
+            raise ValueError("transfer pairs have no labels: they need a teacher")
+        claims, texts = claims + list(transfer[0]), texts + list(transfer[1])
+        labels = np.concatenate([labels, np.full(len(transfer[1]), -1, dtype=np.int64)])
+    soft = None
+    if teacher is not None:
+        soft = teacher.pair_logits(list(zip(claims, texts)))
+        log(f"teacher read {len(soft)} pairs")
     # The head's initial weights come from the seed too, so a seed gives the same model
     # whatever ran before in the process (they were drawn from the global generator).
     torch.manual_seed(seed)
     return PairModel(**model_args).fit(claims, texts, labels, epochs=epochs, seed=seed, bf16=bf16,
-                                       log=log)
+                                       teacher=soft, log=log)
