@@ -173,31 +173,37 @@ def test_pair_model_trains_and_round_trips(tmp_path):
                    for k, v in model.state().items())
 
 
+def tiny_mpnet(folder):
+    """A random two-layer MPNet with the packaged tokenizer, saved to `folder`."""
+    import torch
+    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
+
+    from nlp.embed import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(None))
+    # Large initial weights, so that attention (and its position bias) moves the output.
+    config = MPNetConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, intermediate_size=64, pad_token_id=0,
+                         initializer_range=0.5)
+    torch.manual_seed(0)
+    tiny = MPNetModel(config, add_pooling_layer=False)
+    with torch.no_grad():  # a bias strong enough that leaving it out shows
+        tiny.encoder.relative_attention_bias.weight.normal_(0.0, 3.0)
+    tiny.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
 @pytest.mark.parametrize("kind", ["bert", "mpnet"])
 def test_pair_model_trains_on_what_it_scores(kind, tmp_path):
     """Training runs the frozen and trained layers one by one; scoring runs the whole model.
     Both must compute the same thing, MPNet's relative position bias included (a layer
     called without it silently attends as if word order did not exist)."""
     import torch
-    from transformers import AutoTokenizer, MPNetConfig, MPNetModel
 
-    from nlp.embed import resolve_model
     from nlp.stance.pair import PairModel
 
-    base = None
-    if kind == "mpnet":
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model(None))
-        # Large initial weights, so that attention (and its position bias) moves the output.
-        config = MPNetConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                             num_attention_heads=2, intermediate_size=64, pad_token_id=0,
-                             initializer_range=0.5)
-        torch.manual_seed(0)
-        tiny = MPNetModel(config, add_pooling_layer=False)
-        with torch.no_grad():  # a bias strong enough that leaving it out shows
-            tiny.encoder.relative_attention_bias.weight.normal_(0.0, 3.0)
-        tiny.save_pretrained(tmp_path)
-        tokenizer.save_pretrained(tmp_path)
-        base = str(tmp_path)
+    base = tiny_mpnet(tmp_path) if kind == "mpnet" else None
     model = PairModel(base=base, top_layers=1, dtype="float32")
     claims = [CLAIM] * len(POSTS)
     states = model._frozen_states(claims, POSTS)
@@ -206,6 +212,43 @@ def test_pair_model_trains_on_what_it_scores(kind, tmp_path):
     scored = model.pair_logits(list(zip(claims, POSTS)))
     # The frozen layers' output is kept in bf16, so the two agree to bf16 rounding.
     assert np.abs(trained - scored).max() < 0.025 * max(1.0, np.abs(scored).max())
+
+
+def test_a_pair_model_on_another_encoder_names_it_in_its_folder(tmp_path):
+    from nlp.stance.pair import PairModel
+
+    base = tiny_mpnet(tmp_path / "encoder")
+    model = PairModel(base=base, top_layers=1).fit([CLAIM] * 6, POSTS[:6], bucket_ids(GOLD[:6]),
+                                                   epochs=1)
+    (tmp_path / "stance").mkdir()
+    meta = model.save(tmp_path / "stance")
+    assert meta["base"] == base
+    loaded = PairModel.load(tmp_path / "stance", meta)
+    assert type(loaded.model).__name__ == "MPNetModel"
+    assert np.allclose(model.logits(POSTS, CLAIM), loaded.logits(POSTS, CLAIM), atol=0.1)
+    gone = {**meta, "base": str(tmp_path / "moved")}
+    with pytest.raises(FileNotFoundError, match="not on this machine"):
+        PairModel.load(tmp_path / "stance", gone)
+
+
+def test_a_distilled_pair_model_learns_the_teacher(tmp_path):
+    """With only the teacher teaching (distil=1), the student follows the teacher's answer,
+    even on pairs that have no label (-1); labels it never saw cannot pull it elsewhere."""
+    from nlp.stance.pair import PairModel
+
+    claims, texts = [CLAIM] * len(POSTS), list(POSTS)
+    labels = np.full(len(texts), -1)
+    with pytest.raises(ValueError, match="teacher"):
+        PairModel(top_layers=1).fit(claims, texts, labels, epochs=1)
+    teacher = np.tile(np.array([[-4.0, -4.0, 4.0]], dtype=np.float32), (len(texts), 1))
+    labels[:3] = 0  # a few labels that disagree with the teacher, weighted 0 at distil=1
+    model = PairModel(top_layers=1).fit(claims, texts, labels, epochs=3, lr=1e-3,
+                                        teacher=teacher, distil=1.0)
+    assert (model.logits(texts, CLAIM).argmax(1) == 2).all()
+    # The same pairs with the labels alone learn the labels' class instead.
+    hard = PairModel(top_layers=1).fit(claims[:3] * 3, texts[:3] * 3, np.zeros(9, dtype=np.int64),
+                                       epochs=3, lr=1e-3)
+    assert (hard.logits(texts[:3], CLAIM).argmax(1) == 0).all()
 
 
 def bucket_ids(labels):

@@ -347,3 +347,17 @@ def test_default_rebuild_learns_from_the_recipe_and_never_semeval_val(tmp_path):
     heads = (out / "heads.npz").read_bytes()
     main(["--data", str(data), "--out", str(out), "--pair-only"])  # the heads stay as they were
     assert (out / "heads.npz").read_bytes() == heads and load_classifier(str(out)).pair is not None
+
+    # A pair model on another encoder: the folder names it, and loads it back.
+    from tests.test_stance import tiny_mpnet
+
+    base = tiny_mpnet(tmp_path / "encoder")
+    main(["--data", str(data), "--out", str(out), "--pair-only", "--pair-base", base,
+          "--top-layers", "1", "--bf16"])
+    meta = json.loads((out / "stance.json").read_text(encoding="utf-8"))
+    assert meta["pair"]["base"] == base and meta["pair"]["top_layers"] == 1
+    from nlp.stance.embedding import EmbeddingStanceClassifier
+
+    clf = EmbeddingStanceClassifier.load(out)  # load_classifier keeps the folder it read first
+    assert type(clf.pair.model).__name__ == "MPNetModel"
+    assert clf.predict_proba(["I back the ban all the way."], "We should ban cars").shape == (1, 3)

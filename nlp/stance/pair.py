@@ -53,6 +53,8 @@ class PairModel:
         from nlp.embed import cpu_has_bf16, resolve_model
 
         path = resolve_model(base)
+        #: The encoder it reads with, as given (None: the packaged MiniLM); saved with it.
+        self.base = None if base is None else str(base)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
         hidden = int(self.model.config.hidden_size)
@@ -100,15 +102,22 @@ class PairModel:
         from safetensors.torch import save_file
 
         save_file(self.state(), str(Path(directory) / FILE))
-        return {"file": FILE, "top_layers": self.top_layers, "max_length": self.max_length}
+        meta = {"file": FILE, "top_layers": self.top_layers, "max_length": self.max_length}
+        return meta if self.base is None else {**meta, "base": self.base}
 
     @classmethod
     def load(cls, directory: str | os.PathLike, meta: dict) -> PairModel:
         from safetensors.torch import load_file
 
+        base = meta.get("base")
+        if base is not None and (Path(base).is_absolute() or str(base).startswith(".")) \
+                and not Path(base).is_dir():
+            raise FileNotFoundError(
+                f"the pair model in {directory} reads the encoder {base}, which is not on this "
+                "machine: put it there, or use another stance model (REACTIONS_STANCE_MODEL)")
         state = load_file(str(Path(directory) / meta.get("file", FILE)))
         return cls(state, top_layers=int(meta["top_layers"]),
-                   max_length=int(meta.get("max_length", MAX_LENGTH)))
+                   max_length=int(meta.get("max_length", MAX_LENGTH)), base=base)
 
     # -- scoring ----------------------------------------------------------------------------
 
