@@ -405,3 +405,10 @@ def test_docs_spanish_pair_table_is_the_quality_file():
     from tests.conftest import ROOT
 
     assert spanish_pair_table(quality()) in (ROOT / "docs" / "stance.md").read_text(encoding="utf-8")
+
+
+def test_docs_larger_reader_tables_are_the_quality_file():
+    from nlp.stance.general import larger_reader_tables
+    from tests.conftest import ROOT
+
+    assert larger_reader_tables(quality()) in (ROOT / "docs" / "stance.md").read_text(encoding="utf-8")

@@ -405,6 +405,48 @@ def spanish_pair_table(quality: dict) -> str:
     return "\n".join(lines)
 
 
+def larger_reader_tables(quality: dict) -> str:
+    """docs/stance.md's two tables for all-mpnet-base-v2 as the pair model's reader, and
+    distilled into MiniLM (a test checks them against quality.json)."""
+    from nlp.stance.data import SELECTION_SETS
+
+    entry = quality["larger_reader"]
+    alone = entry["pair_alone"]["scores"]
+    names = {"minilm": "MiniLM, the shipped recipe", "mpnet": "all-mpnet-base-v2, top 6 of 12 layers",
+             "distilled": "MiniLM distilled from it",
+             "distilled_transfer": "MiniLM distilled, plus 4,000 unlabelled VAST train pairs",
+             "majority": "majority class"}
+    chosen = entry["pair_alone"]["chosen"]
+    sets = ("semeval", "covid19", "pstance", "multitarget", "demo")
+    lines = ["| pair model alone, one run; F_avg / macro-F1 / accuracy | SemEval-2016 | COVID-19 | "
+             "P-Stance | multi-target | demo story | selection sets, mean macro-F1 |",
+             "|---|---|---|---|---|---|---|"]
+    for who, label in names.items():
+        label += " (chosen)" if who == chosen else ""
+        selection = sum(alone[who][n]["macro_f1"] for n in SELECTION_SETS) / len(SELECTION_SETS)
+        lines.append(f"| {label} | " + " | ".join(_cell(alone[who][n]) for n in sets)
+                     + f" | {selection:.1f} |")
+    prior = entry["prior"]
+    lines += ["", "| the product's no-labels prior (pair model x general head); F_avg / macro-F1 / "
+              "accuracy | shipped default | the same with the all-mpnet-base-v2 pair model |",
+              "|---|---|---|"]
+    labels = {"covid19": "COVID-19 tweets", "pstance": "P-Stance", "multitarget": "multi-target tweets",
+              "election2020_biden": "election-2020 Biden tweets (research-only)",
+              "covid_cq": "COVID-CQ", "vaccinelies": "VaccineLies", "rumoureval": "RumourEval replies",
+              "demo_0": "demo story, no labels (199 posts)",
+              "demo_48": "demo story, 48 editor labels (the 151 posts no label taught)"}
+    for key, label in labels.items():
+        lines.append(f"| {label} | {_cell(prior['shipped'][key])} | {_cell(prior['mpnet'][key])} |")
+    unseen = ("covid19", "pstance", "multitarget")
+    mean = {who: sum(prior[who][n]["macro_f1"] for n in unseen) / 3 for who in ("shipped", "mpnet")}
+    selection = {who: sum(prior[who][n]["macro_f1"] for n in SELECTION_SETS) / 3
+                 for who in ("shipped", "mpnet")}
+    lines.append(f"| **mean macro-F1, the three tweet sets** | {mean['shipped']:.1f} | {mean['mpnet']:.1f} |")
+    lines.append(f"| **mean macro-F1, the selection sets** | {selection['shipped']:.1f} | "
+                 f"{selection['mpnet']:.1f} |")
+    return "\n".join(lines)
+
+
 def _train_ok() -> set[str]:
     from nlp.stance.data import DATASETS
 
