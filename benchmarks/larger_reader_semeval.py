@@ -32,7 +32,7 @@ from nlp.stance.data import SHARED_DATA  # noqa: E402
 def main(argv=None) -> None:
     import torch
 
-    from nlp.embed import load_encoder
+    from nlp.embed import MemoEncoder, load_encoder
     from nlp.stance.pair import train_pair
     from nlp.stance.train import Embedded, StanceRows, read_rows, scores, simulate_editor, train
 
@@ -49,21 +49,7 @@ def main(argv=None) -> None:
     val_rows = read_rows([stance / "semeval2016_val.csv"])
     vast = read_rows([stance / "vast_dev.csv"])
     kp = read_rows([kp_dir / "arguments_train.csv", kp_dir / "arguments_dev.csv"])
-    inner = load_encoder(None)
-    memo: dict[str, np.ndarray] = {}
-
-    class Memo:  # each text embedded once, as in the quality tests
-        name, dtype = inner.name, inner.dtype
-
-        def encode(self, texts, progress=None):
-            missing = [t for t in dict.fromkeys(texts) if t not in memo]
-            if missing:
-                memo.update(zip(missing, inner.encode(missing)))
-            if not texts:
-                return np.zeros((0, inner.dim), dtype=np.float32)
-            return np.stack([memo[t] for t in texts])
-
-    encoder = Memo()
+    encoder = MemoEncoder(load_encoder(None))  # each text embedded once, as in the quality tests
 
     semeval = StanceRows.concat([train_rows, val_rows])
     held = {}

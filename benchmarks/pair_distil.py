@@ -29,7 +29,6 @@ the summary JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.pair_recipe import without  # noqa: E402
+from benchmarks.pair_recipe import emitter, without  # noqa: E402
 from nlp.stance.data import SELECTION_SETS, SHARED_DATA, StanceRows, sample  # noqa: E402
 from nlp.stance.general import SAME_CLAIM, close_claims, demo_rows  # noqa: E402
 from nlp.stance.heads import scores  # noqa: E402
@@ -78,12 +77,7 @@ def main(argv=None) -> None:
         n = min(x for x in (n, args.limit, 10**9) if x is not None)
         return sample(name, n, root=args.data)
 
-    def emit(record: dict) -> None:
-        line = json.dumps(record)
-        print(line, flush=True)
-        if args.log:
-            with args.log.open("a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
+    emit = emitter(args.log)
 
     demo = demo_rows()
     if args.limit:

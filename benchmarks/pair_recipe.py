@@ -58,6 +58,20 @@ SELECTION = SELECTION_SETS
 SCORED = 3000
 
 
+def emitter(log: Path | None):
+    """print(record) as one JSON line, also appended to `log` as it comes (a run cut off
+    keeps what it measured)."""
+
+    def emit(record: dict) -> None:
+        line = json.dumps(record)
+        print(line, flush=True)
+        if log:
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+    return emit
+
+
 def without(rows: StanceRows, drop: set[str]) -> StanceRows:
     return rows.subset(np.array([t not in drop for t in rows.targets], dtype=bool))
 
@@ -140,12 +154,7 @@ def main(argv=None) -> None:
         drop_k = close_claims(encode, keypoints.targets, held, SAME_CLAIM)
         return without(labelled, drop_l), without(keypoints, drop_k), len(drop_l) + len(drop_k)
 
-    def emit(record: dict) -> None:
-        line = json.dumps(record)
-        print(line, flush=True)
-        if args.log:
-            with args.log.open("a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
+    emit = emitter(args.log)
 
     results: dict = {}
     for seed in args.seeds:

@@ -176,6 +176,24 @@ class Encoder:
         return out
 
 
+class MemoEncoder:
+    """An encoder that embeds each distinct text once, for evaluations that embed the same
+    rows many times (one model per held-out target, say). Memory grows with the texts."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.name, self.dtype, self.dim = inner.name, inner.dtype, inner.dim
+        self.memo: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: Sequence[str], progress=None) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if missing:
+            self.memo.update(zip(missing, self.inner.encode(missing)))
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self.memo[t] for t in texts])
+
+
 @lru_cache(maxsize=4)
 def load_encoder(model: str | None = None) -> Encoder:
     """A shared encoder per model spec, so one process loads each model once."""

@@ -36,24 +36,9 @@ def data():
 @pytest.fixture(scope="module")
 def encoder():
     """The default encoder with a per-module memo, so each text is embedded once."""
-    from nlp.embed import load_encoder
+    from nlp.embed import MemoEncoder, load_encoder
 
-    inner = load_encoder(None)
-    memo: dict[str, np.ndarray] = {}
-
-    class Memo:
-        name = inner.name
-        dtype = inner.dtype
-
-        def encode(self, texts, progress=None):
-            missing = [t for t in dict.fromkeys(texts) if t not in memo]
-            if missing:
-                memo.update(zip(missing, inner.encode(missing)))
-            if not texts:
-                return np.zeros((0, inner.dim), dtype=np.float32)
-            return np.stack([memo[t] for t in texts])
-
-    return Memo()
+    return MemoEncoder(load_encoder(None))
 
 
 def assert_floor(result, F_avg, macro_f1, what):
