@@ -42,6 +42,7 @@ def main(argv=None) -> None:
     parser.add_argument("--top-layers", type=int, default=6)
     parser.add_argument("--bf16", action="store_true", help="train under bf16 autocast")
     parser.add_argument("--labels", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=0, help="the pair models' training seed")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     stance, kp_dir = args.data / "stance", args.data / "keypoints"
@@ -80,7 +81,7 @@ def main(argv=None) -> None:
     summary = {}
     for name, extra in (("minilm", {}), ("larger", {"base": args.base, "top_layers": args.top_layers})):
         started = time.perf_counter()
-        pair = train_pair(vast, kp, bf16=args.bf16, **extra)
+        pair = train_pair(vast, kp, seed=args.seed, bf16=args.bf16, **extra)
         trained = time.perf_counter() - started
         design = {}
         for target, (clf, rows, embedded) in held.items():
@@ -92,7 +93,7 @@ def main(argv=None) -> None:
             target = rows.targets[0]
             prior.append((rows.labels, np.argmax(clf.logits(embedded.X, target, rows.texts), 1)))
             alone.append((rows.labels, np.argmax(clf.pair.logits(rows.texts, target), 1)))
-        record = {"pair": name, "train_s": round(trained, 1), "prior": pooled(prior),
+        record = {"pair": name, "seed": args.seed, "train_s": round(trained, 1), "prior": pooled(prior),
                   "pair_alone": pooled(alone), "active": editor(design, "active"),
                   "random": [editor(design, "random", seed) for seed in range(3)]}
         record["random_mean_F_avg"] = round(float(np.mean([r["F_avg"] for r in record["random"]])), 2)
