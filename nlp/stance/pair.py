@@ -305,16 +305,16 @@ class PairModel:
 
     @staticmethod
     def _loss(logits, y, weight, soft, distil: float, temperature: float):
-        import torch
         import torch.nn.functional as F
 
         labelled = y >= 0
-        hard = (F.cross_entropy(logits[labelled], y[labelled], weight=weight)
-                if bool(labelled.any()) else logits.sum() * 0.0)
+        any_gold = bool(labelled.any())
+        hard = (F.cross_entropy(logits[labelled], y[labelled], weight=weight) if any_gold
+                else logits.sum() * 0.0)
         if soft is None:
             return hard
         kl = F.kl_div(F.log_softmax(logits / temperature, dim=-1), soft, reduction="batchmean")
-        share = torch.tensor(distil if bool(labelled.any()) else 1.0)
+        share = distil if any_gold else 1.0  # a batch of unlabelled pairs: the teacher alone
         return (1.0 - share) * hard + share * temperature**2 * kl
 
 
