@@ -143,7 +143,7 @@ else:
         "took": st.column_config.TextColumn(width=40),
         "posts added": st.column_config.TextColumn("added", width=45),
         "next run": st.column_config.TextColumn(width=115),
-        "last error": st.column_config.TextColumn(width=150),
+        "last error": st.column_config.TextColumn(width=140),
     })
     st.caption("Times are UTC. A source skipped for missing credentials runs once they are "
                "set in the environment of `reactions run`.")

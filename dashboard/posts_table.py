@@ -36,8 +36,8 @@ COLUMNS = {
     "id": None,  # kept for saving corrections, not shown
     "time": st.column_config.TextColumn("time (UTC)", width=112),
     "platform": st.column_config.TextColumn("platform", width=68),
-    "author": st.column_config.TextColumn("author", width=82),
-    "text": st.column_config.TextColumn("text", width=182),
+    "author": st.column_config.TextColumn("author", width=76),
+    "text": st.column_config.TextColumn("text", width=160),
     "bucket": st.column_config.TextColumn("bucket", width=75),
     "confidence": st.column_config.ProgressColumn(
         "conf.", format="%d%%", min_value=0, max_value=100, width=52, color="#57606a",
