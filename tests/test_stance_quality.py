@@ -393,7 +393,9 @@ def test_docs_spanish_pair_table_is_the_quality_file():
 
 
 def test_docs_larger_reader_tables_are_the_quality_file():
-    from nlp.stance.general import larger_reader_tables
+    from nlp.stance.general import every_layer_table, larger_reader_tables
     from tests.conftest import ROOT
 
-    assert larger_reader_tables(quality()) in (ROOT / "docs" / "stance.md").read_text(encoding="utf-8")
+    docs = (ROOT / "docs" / "stance.md").read_text(encoding="utf-8")
+    assert larger_reader_tables(quality()) in docs
+    assert every_layer_table(quality()) in docs

@@ -466,6 +466,32 @@ def larger_reader_tables(quality: dict) -> str:
     return "\n".join(lines)
 
 
+def every_layer_table(quality: dict) -> str:
+    """docs/stance.md's table for MiniLM students with every layer trained, beside the
+    shipped recipe and the all-mpnet-base-v2 teacher of the same run (a test checks it)."""
+    from nlp.stance.data import SELECTION_SETS
+
+    run = quality["larger_reader"]["every_layer"]
+    scored, seconds = run["scores"], run["train_s"]
+    names = {"minilm": "MiniLM, the shipped recipe (top 3 layers)",
+             "mpnet": "all-mpnet-base-v2, top 6 of 12 layers (the teacher)",
+             "minilm_all": "MiniLM, every layer, no teacher",
+             "distilled_all": "MiniLM, every layer, distilled",
+             "distilled_all_transfer": "MiniLM, every layer, distilled, plus 8,000 unlabelled VAST "
+                                       "train pairs",
+             "majority": "majority class"}
+    sets = ("semeval", "covid19", "pstance", "multitarget", "demo")
+    lines = ["| pair model alone, one run; F_avg / macro-F1 / accuracy | SemEval-2016 | COVID-19 | "
+             "P-Stance | multi-target | demo story | selection sets, mean macro-F1 | training, s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for who, label in names.items():
+        label += " (chosen)" if who == run["chosen"] else ""
+        took = f"{seconds[who]:.0f}" if who in seconds else "-"
+        lines.append(f"| {label} | " + " | ".join(_cell(scored[who][n]) for n in sets)
+                     + f" | {_mean_macro(scored[who], SELECTION_SETS):.1f} | {took} |")
+    return "\n".join(lines)
+
+
 def _train_ok() -> set[str]:
     from nlp.stance.data import DATASETS
 
