@@ -33,16 +33,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nlp.stance.data import SELECTION_SETS, sample  # noqa: E402
-from nlp.stance.heads import scores  # noqa: E402
+from nlp.stance.heads import log_softmax, scores  # noqa: E402
 
 TWEETS = ("covid19", "pstance", "multitarget")
 REPORTED = (*TWEETS, "election2020_biden", "demo")
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
 
 
 def calibrated(logits: np.ndarray, targets: np.ndarray, alpha: float) -> np.ndarray:
