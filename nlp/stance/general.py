@@ -420,15 +420,7 @@ def larger_reader_tables(quality: dict) -> str:
              "distilled": "MiniLM distilled from it",
              "distilled_transfer": "MiniLM distilled, plus 4,000 unlabelled VAST train pairs",
              "majority": "majority class"}
-    chosen = entry["pair_alone"]["chosen"]
-    sets = ("semeval", "covid19", "pstance", "multitarget", "demo")
-    lines = ["| pair model alone, one run; F_avg / macro-F1 / accuracy | SemEval-2016 | COVID-19 | "
-             "P-Stance | multi-target | demo story | selection sets, mean macro-F1 |",
-             "|---|---|---|---|---|---|---|"]
-    for who, label in names.items():
-        label += " (chosen)" if who == chosen else ""
-        lines.append(f"| {label} | " + " | ".join(_cell(alone[who][n]) for n in sets)
-                     + f" | {_mean_macro(alone[who], SELECTION_SETS):.1f} |")
+    lines = _pair_alone_table(alone, names, entry["pair_alone"]["chosen"])
     prior = entry["prior"]
     lines += ["", "| the product's no-labels prior (pair model x general head); F_avg / macro-F1 / "
               "accuracy | shipped default | the same with the all-mpnet-base-v2 pair model |",
@@ -469,8 +461,6 @@ def larger_reader_tables(quality: dict) -> str:
 def every_layer_table(quality: dict) -> str:
     """docs/stance.md's table for MiniLM students with every layer trained, beside the
     shipped recipe and the all-mpnet-base-v2 teacher of the same run (a test checks it)."""
-    from nlp.stance.data import SELECTION_SETS
-
     run = quality["larger_reader"]["every_layer"]
     scored, seconds = run["scores"], run["train_s"]
     names = {"minilm": "MiniLM, the shipped recipe (top 3 layers)",
@@ -480,16 +470,27 @@ def every_layer_table(quality: dict) -> str:
              "distilled_all_transfer": "MiniLM, every layer, distilled, plus 8,000 unlabelled VAST "
                                        "train pairs",
              "majority": "majority class"}
+    return "\n".join(_pair_alone_table(scored, names, run["chosen"], seconds))
+
+
+def _pair_alone_table(scored: dict, names: dict, chosen: str,
+                      seconds: dict | None = None) -> list[str]:
+    """The lines of a pair-model-alone table from pair_distil.py's scores: one row per model
+    in `names`, with its training seconds as a last column when `seconds` is given."""
+    from nlp.stance.data import SELECTION_SETS
+
     sets = ("semeval", "covid19", "pstance", "multitarget", "demo")
+    extra = seconds is not None
     lines = ["| pair model alone, one run; F_avg / macro-F1 / accuracy | SemEval-2016 | COVID-19 | "
-             "P-Stance | multi-target | demo story | selection sets, mean macro-F1 | training, s |",
-             "|---|---|---|---|---|---|---|---|"]
+             "P-Stance | multi-target | demo story | selection sets, mean macro-F1 |"
+             + (" training, s |" if extra else ""),
+             "|---|---|---|---|---|---|---|" + ("---|" if extra else "")]
     for who, label in names.items():
-        label += " (chosen)" if who == run["chosen"] else ""
-        took = f"{seconds[who]:.0f}" if who in seconds else "-"
+        label += " (chosen)" if who == chosen else ""
+        took = (f" {seconds[who]:.0f} |" if who in seconds else " - |") if extra else ""
         lines.append(f"| {label} | " + " | ".join(_cell(scored[who][n]) for n in sets)
-                     + f" | {_mean_macro(scored[who], SELECTION_SETS):.1f} | {took} |")
-    return "\n".join(lines)
+                     + f" | {_mean_macro(scored[who], SELECTION_SETS):.1f} |" + took)
+    return lines
 
 
 def _train_ok() -> set[str]:
