@@ -525,7 +525,9 @@ def quote_problems(quote, text, *, clause=True):
                     and not re.match(r"['\s]*(?:[.!?;:,\u2014\u2013\u2192)]|-\s)", after) \
                     and not re.match(r"\s+" + _CONJUNCTIONS, after):
                 problems.append(f"ends mid-clause: {quote!r} | {after[:30]!r}...")
-            if q.split()[-1].lower().strip(".,;:!?'") in _DANGLING:
+            # A whole sentence may end on a particle ("while the strikes go on."); a cut may not.
+            whole = q[-1] in ".!?" or not after.strip() or re.match(r"['\s]*[.!?]", after)
+            if not whole and q.split()[-1].lower().strip(".,;:!?'") in _DANGLING:
                 problems.append(f"ends on a function word: {quote!r}")
         first, last = q.split()[0], q.split()[-1]
         joiner = {"de", "del", "la", "las", "los", "el", "of", "the"}
@@ -550,6 +552,11 @@ def test_quote_problems_catches_what_an_editor_would():
                           "head of...", post)  # mid-clause, and on "of"
     assert quote_problems("the government says is run by a head of state", post)  # starts mid-way
     assert quote_problems("Soles designation", post, clause=False)  # cut out of a name
+    # A whole sentence may end on a particle; a clause cut at a comma may not.
+    assert quote_problems("People are shocked while the strikes go on",
+                          "People are shocked while the strikes go on. That is the point.") == []
+    assert quote_problems("The strikes go on", "The strikes go on, and on, until Congress acts.") \
+        == ["ends on a function word: 'The strikes go on'"]
     assert quote_problems("Cartel de los", post, clause=False)
     assert quote_problems("Cartel de los Soles designation", post, clause=False) == []
     assert quote_problems("terror designation", post, clause=False)  # not as written
