@@ -151,6 +151,8 @@ def test_default_prior_for_a_new_claim_is_pair_model_times_general_head(clf):
 
 
 def test_pair_model_trains_and_round_trips(tmp_path):
+    import torch
+
     from nlp.stance.pair import PairModel, offtopic_negatives
 
     claims, texts = [CLAIM] * len(POSTS), list(POSTS)
@@ -168,7 +170,16 @@ def test_pair_model_trains_and_round_trips(tmp_path):
     again = loaded.state()
     assert set(again) == set(model.state())
     assert all(np.array_equal(again[k].numpy(), v.numpy()) for k, v in model.state().items())
-    loaded.fit([CLAIM] * 2, POSTS[:2], bucket_ids(GOLD[:2]), epochs=1)
+    # Training after bf16 scoring starts from the stored weights, not their bf16 rounding:
+    # with a learning rate of 0 the state is unchanged to the last bit.
+    loaded.dtype = "bfloat16"
+    loaded.logits(POSTS, CLAIM)
+    assert loaded.model.dtype == torch.bfloat16
+    loaded.fit([CLAIM] * 2, POSTS[:2], bucket_ids(GOLD[:2]), epochs=1, lr=0.0)
+    assert all(np.array_equal(loaded.state()[k].numpy(), v.numpy())
+               for k, v in model.state().items())
+    # Two steps (the first is the warm-up's, at a learning rate of 0) do train.
+    loaded.fit([CLAIM] * 2, POSTS[:2], bucket_ids(GOLD[:2]), epochs=2, batch_size=1)
     assert not all(np.array_equal(loaded.state()[k].numpy(), v.numpy())
                    for k, v in model.state().items())
 

@@ -248,8 +248,17 @@ class PairModel:
         torch.manual_seed(seed)
         rng = random.Random(seed)
         self._memo.clear()
+        if self.model.dtype != torch.float32:
+            # Scoring put the weights in bf16: train from the stored ones, not their rounding.
+            from transformers import AutoModel
+
+            from nlp.embed import resolve_model
+
+            kept = self.state()
+            self.model = AutoModel.from_pretrained(resolve_model(self.base),
+                                                   dtype=torch.float32).eval().to(self.device)
+            self.load_state(kept)
         self._state = None
-        self.model.float()
         states = self._frozen_states(claims, texts)
         labels = np.asarray(labels)
         y = torch.as_tensor(labels, dtype=torch.long, device=self.device)
