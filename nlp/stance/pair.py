@@ -48,21 +48,17 @@ class PairModel:
                  max_length: int = MAX_LENGTH, batch_size: int = 64, dtype: str = "auto",
                  base: str | None = None, device: str = "cpu") -> None:
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         from nlp.embed import cpu_has_bf16, resolve_model
 
-        path = resolve_model(base)
         #: The encoder it reads with, as given (None: the packaged MiniLM); saved with it.
         self.base = None if base is None else str(base)
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
-        hidden = int(self.model.config.hidden_size)
-        self.head = torch.nn.Linear(hidden, 3)
+        self.tokenizer = AutoTokenizer.from_pretrained(resolve_model(base))
         #: Where it trains and scores: the CPU (the product), or "cuda" for a GPU run.
         self.device = torch.device(device)
-        self.model.to(self.device)
-        self.head.to(self.device)
+        self.model = self._float32_encoder()
+        self.head = torch.nn.Linear(int(self.model.config.hidden_size), 3).to(self.device)
         self.top_layers = top_layers
         self._state: dict | None = None
         self.max_length = max_length
@@ -72,6 +68,16 @@ class PairModel:
         bf16 = cpu_has_bf16() or self.device.type == "cuda"
         self.dtype = ("bfloat16" if bf16 else "float32") if dtype == "auto" else dtype
         self._memo: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def _float32_encoder(self):
+        """The encoder's packaged weights in float32, on this model's device."""
+        import torch
+        from transformers import AutoModel
+
+        from nlp.embed import resolve_model
+
+        return AutoModel.from_pretrained(resolve_model(self.base),
+                                         dtype=torch.float32).eval().to(self.device)
 
     @property
     def first_trained(self) -> int:
@@ -250,13 +256,8 @@ class PairModel:
         self._memo.clear()
         if self.model.dtype != torch.float32:
             # Scoring put the weights in bf16: train from the stored ones, not their rounding.
-            from transformers import AutoModel
-
-            from nlp.embed import resolve_model
-
             kept = self.state()
-            self.model = AutoModel.from_pretrained(resolve_model(self.base),
-                                                   dtype=torch.float32).eval().to(self.device)
+            self.model = self._float32_encoder()
             self.load_state(kept)
         self._state = None
         states = self._frozen_states(claims, texts)
